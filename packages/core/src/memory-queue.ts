@@ -1,0 +1,166 @@
+import type {
+  EnqueueOptions,
+  JobData,
+  JobDefinition,
+  JobFailureListener,
+  JobProcessor,
+  JobQueue,
+} from './queue.js';
+
+interface Kind {
+  processor: JobProcessor;
+  attempts: number;
+  backoffMs: number;
+  concurrency: number;
+  running: number;
+  waiting: Array<{ data: JobData; attempt: number }>;
+}
+
+/** Options of the in-process queue. */
+export interface MemoryQueueOptions {
+  /** Attempts of a job kind defined without its own. @default 5 */
+  attempts?: number;
+  /** First retry delay of a job kind defined without its own. @default 1000 */
+  backoffMs?: number;
+  /** Concurrency of a job kind defined without its own. @default 10 */
+  concurrency?: number;
+}
+
+/**
+ * The embedded queue: runs jobs in this process, with per-kind concurrency, retries with
+ * doubling delays and recurring timers. Jobs live in memory only, so a crash loses what was
+ * waiting; use a durable queue (e.g. `@websubsub/agenda`) where that matters.
+ */
+export class MemoryQueue implements JobQueue {
+  private readonly kinds = new Map<string, Kind>();
+  private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly recurring = new Map<string, NodeJS.Timeout>();
+  private readonly listeners: JobFailureListener[] = [];
+  private readonly idleWaiters: Array<() => void> = [];
+  private started = false;
+  private stopping = false;
+  private pendingDelayed = 0;
+
+  constructor(private readonly options: MemoryQueueOptions = {}) {}
+
+  define<T extends JobData>(name: string, processor: JobProcessor<T>, options: JobDefinition = {}) {
+    this.kinds.set(name, {
+      processor: processor as JobProcessor,
+      attempts: options.attempts ?? this.options.attempts ?? 5,
+      backoffMs: options.backoffMs ?? this.options.backoffMs ?? 1000,
+      concurrency: options.concurrency ?? this.options.concurrency ?? 10,
+      running: 0,
+      waiting: [],
+    });
+  }
+
+  async enqueue(name: string, data: JobData, options: EnqueueOptions = {}): Promise<void> {
+    const kind = this.kind(name);
+    if (this.stopping) throw new Error(`The queue is stopping; job ${name} was not accepted`);
+
+    const job = { data: structuredClone(data), attempt: 1 };
+    if (options.delayMs && options.delayMs > 0) this.later(kind, job, options.delayMs);
+    else kind.waiting.push(job);
+    this.pump(kind);
+  }
+
+  async every(name: string, intervalMs: number, data: JobData = {}): Promise<void> {
+    const kind = this.kind(name);
+    const previous = this.recurring.get(name);
+    if (previous) clearInterval(previous);
+
+    const timer = setInterval(() => {
+      // A run still going on is not doubled up by the next tick.
+      if (this.stopping || kind.running > 0 || kind.waiting.length > 0) return;
+      kind.waiting.push({ data: structuredClone(data), attempt: 1 });
+      this.pump(kind);
+    }, intervalMs);
+    timer.unref();
+    this.recurring.set(name, timer);
+  }
+
+  async start(): Promise<void> {
+    this.started = true;
+    this.stopping = false;
+    for (const kind of this.kinds.values()) this.pump(kind);
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    for (const timer of this.recurring.values()) clearInterval(timer);
+    this.recurring.clear();
+    for (const timer of this.timers) clearTimeout(timer);
+    this.timers.clear();
+    this.pendingDelayed = 0;
+    for (const kind of this.kinds.values()) kind.waiting.length = 0;
+    await this.idle();
+    this.started = false;
+  }
+
+  onFailure(listener: JobFailureListener): void {
+    this.listeners.push(listener);
+  }
+
+  /** Resolves once no job is running, waiting or delayed (recurring schedules aside). */
+  idle(): Promise<void> {
+    if (this.isIdle()) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private isIdle(): boolean {
+    if (this.pendingDelayed > 0) return false;
+    for (const kind of this.kinds.values()) {
+      if (kind.running > 0 || kind.waiting.length > 0) return false;
+    }
+    return true;
+  }
+
+  private kind(name: string): Kind {
+    const kind = this.kinds.get(name);
+    if (!kind) throw new Error(`No job kind named ${name} is defined`);
+    return kind;
+  }
+
+  private later(kind: Kind, job: { data: JobData; attempt: number }, delayMs: number): void {
+    this.pendingDelayed++;
+    const timer = setTimeout(() => {
+      this.timers.delete(timer);
+      this.pendingDelayed--;
+      kind.waiting.push(job);
+      this.pump(kind);
+    }, delayMs);
+    this.timers.add(timer);
+  }
+
+  private pump(kind: Kind): void {
+    if (!this.started) return;
+    while (kind.running < kind.concurrency && kind.waiting.length > 0) {
+      const job = kind.waiting.shift() as { data: JobData; attempt: number };
+      kind.running++;
+      void this.run(kind, job);
+    }
+    if (this.isIdle()) this.idleWaiters.splice(0).forEach((resolve) => resolve());
+  }
+
+  private async run(kind: Kind, job: { data: JobData; attempt: number }): Promise<void> {
+    try {
+      await kind.processor(job.data);
+    } catch (error) {
+      if (job.attempt < kind.attempts && !this.stopping) {
+        const delay = kind.backoffMs * 2 ** (job.attempt - 1);
+        this.later(kind, { data: job.data, attempt: job.attempt + 1 }, delay);
+      } else {
+        const name = [...this.kinds].find(([, value]) => value === kind)?.[0] ?? 'unknown';
+        for (const listener of this.listeners) listener(name, job.data, error);
+      }
+    } finally {
+      kind.running--;
+      this.pump(kind);
+    }
+  }
+}
+
+/** Create the embedded in-process queue. */
+export function createMemoryQueue(options?: MemoryQueueOptions): MemoryQueue {
+  return new MemoryQueue(options);
+}

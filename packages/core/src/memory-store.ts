@@ -1,0 +1,186 @@
+import { DuplicateSubscriptionError } from './errors.js';
+import type {
+  Page,
+  PageOptions,
+  SubscriptionFilter,
+  SubscriptionStore,
+  Transition,
+  TransitionCondition,
+} from './store.js';
+import { matches } from './store.js';
+import type { Subscription, SubscriptionCounter } from './subscription.js';
+
+const DEFAULT_PAGE = 100;
+
+/** Options of the in-process store. */
+export interface MemoryStoreOptions {
+  /** Records to start with, e.g. restored from a snapshot. @default [] */
+  initial?: Subscription[];
+}
+
+const copy = (subscription: Subscription): Subscription => structuredClone(subscription);
+const keyOf = (hub: string, topic: string, handler: string): string =>
+  JSON.stringify([hub, topic, handler]);
+
+function holds(record: Subscription, when: TransitionCondition | undefined): boolean {
+  if (!when) return true;
+  return (
+    matches(record.subscribeStatus, when.subscribeStatus) &&
+    matches(record.unsubscribeStatus, when.unsubscribeStatus) &&
+    matches(record.topic, when.topic) &&
+    matches(record.handler, when.handler)
+  );
+}
+
+function passes(record: Subscription, filter: SubscriptionFilter): boolean {
+  return (
+    matches(record.handler, filter.handler) &&
+    matches(record.hub, filter.hub) &&
+    matches(record.topic, filter.topic) &&
+    matches(record.subscribeStatus, filter.subscribeStatus) &&
+    matches(record.unsubscribeStatus, filter.unsubscribeStatus) &&
+    matches(record.static, filter.static)
+  );
+}
+
+/**
+ * The embedded store: records in a `Map`, kept for the life of the process. Every method copies
+ * what goes in and out, so callers never share objects with the store. Lookups by key and
+ * the sorted id index keep paging cheap for hundreds of thousands of records.
+ */
+export class MemoryStore implements SubscriptionStore {
+  private readonly records = new Map<string, Subscription>();
+  private readonly byKey = new Map<string, string>();
+  private sortedIds: string[] | null = null;
+
+  constructor(options: MemoryStoreOptions = {}) {
+    for (const record of options.initial ?? []) {
+      this.records.set(record.id, copy(record));
+      this.byKey.set(keyOf(record.hub, record.topic, record.handler), record.id);
+    }
+  }
+
+  async create(subscription: Subscription): Promise<Subscription> {
+    const key = keyOf(subscription.hub, subscription.topic, subscription.handler);
+    if (this.byKey.has(key) || this.records.has(subscription.id)) {
+      throw new DuplicateSubscriptionError(
+        subscription.hub,
+        subscription.topic,
+        subscription.handler,
+      );
+    }
+
+    this.records.set(subscription.id, copy(subscription));
+    this.byKey.set(key, subscription.id);
+    this.sortedIds = null;
+    return copy(subscription);
+  }
+
+  async get(id: string): Promise<Subscription | null> {
+    const record = this.records.get(id);
+    return record ? copy(record) : null;
+  }
+
+  async findByKey(hub: string, topic: string, handler: string): Promise<Subscription | null> {
+    const id = this.byKey.get(keyOf(hub, topic, handler));
+    return id === undefined ? null : this.get(id);
+  }
+
+  async transition(id: string, transition: Transition): Promise<Subscription | null> {
+    const record = this.records.get(id);
+    if (!record || !holds(record, transition.when)) return null;
+
+    const next: Subscription = { ...record, ...structuredClone(transition.set ?? {}) };
+    const increments = Object.entries(transition.increment ?? {}) as Array<
+      [SubscriptionCounter, number]
+    >;
+    for (const [counter, by] of increments) next[counter] = record[counter] + by;
+    next.id = record.id;
+    next.createdAt = record.createdAt;
+
+    const oldKey = keyOf(record.hub, record.topic, record.handler);
+    const newKey = keyOf(next.hub, next.topic, next.handler);
+    if (oldKey !== newKey) {
+      if (this.byKey.has(newKey)) throw new DuplicateSubscriptionError(next.hub, next.topic, next.handler);
+      this.byKey.delete(oldKey);
+      this.byKey.set(newKey, id);
+    }
+
+    this.records.set(id, next);
+    return copy(next);
+  }
+
+  async delete(id: string): Promise<boolean> {
+    const record = this.records.get(id);
+    if (!record) return false;
+
+    this.records.delete(id);
+    this.byKey.delete(keyOf(record.hub, record.topic, record.handler));
+    this.sortedIds = null;
+    return true;
+  }
+
+  async list(filter: SubscriptionFilter = {}, page: PageOptions = {}): Promise<Page> {
+    return this.scan((record) => passes(record, filter), page);
+  }
+
+  async findLeasesEndingBefore(before: Date, page: PageOptions = {}): Promise<Page> {
+    const limit = before.getTime();
+    return this.scan(
+      (record) =>
+        record.subscribeStatus === 'verified' &&
+        record.unsubscribeStatus === null &&
+        record.leaseExpiresAt !== null &&
+        record.leaseExpiresAt.getTime() < limit,
+      page,
+    );
+  }
+
+  async findDueForRetry(now: Date, page: PageOptions = {}): Promise<Page> {
+    const limit = now.getTime();
+    return this.scan((record) => record.retryAt !== null && record.retryAt.getTime() <= limit, page);
+  }
+
+  async count(filter: SubscriptionFilter = {}): Promise<number> {
+    let total = 0;
+    for (const record of this.records.values()) if (passes(record, filter)) total++;
+    return total;
+  }
+
+  /** Walks ids in order from the cursor, so a page costs its own size plus the records skipped. */
+  private scan(accept: (record: Subscription) => boolean, page: PageOptions): Page {
+    const limit = page.limit ?? DEFAULT_PAGE;
+    const ids = this.ids();
+    const items: Subscription[] = [];
+    let index = page.after === undefined ? 0 : firstAfter(ids, page.after);
+
+    for (; index < ids.length && items.length < limit; index++) {
+      const record = this.records.get(ids[index] as string) as Subscription;
+      if (accept(record)) items.push(copy(record));
+    }
+
+    const more = items.length === limit && index < ids.length;
+    return { items, next: more ? (items[items.length - 1] as Subscription).id : null };
+  }
+
+  private ids(): string[] {
+    this.sortedIds ??= [...this.records.keys()].sort();
+    return this.sortedIds;
+  }
+}
+
+function firstAfter(sorted: string[], after: string): number {
+  let low = 0;
+  let high = sorted.length;
+  while (low < high) {
+    const middle = (low + high) >>> 1;
+    if ((sorted[middle] as string) <= after) low = middle + 1;
+    else high = middle;
+  }
+  return low;
+}
+
+/** Create the embedded in-process store. */
+export function createMemoryStore(options?: MemoryStoreOptions): MemoryStore {
+  return new MemoryStore(options);
+}

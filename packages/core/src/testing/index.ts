@@ -1,0 +1,3 @@
+export * from './store-contract.js';
+export * from './queue-contract.js';
+export * from './lock-contract.js';
