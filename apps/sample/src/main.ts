@@ -1,1 +1,37 @@
-export {};
+import { pino } from 'pino';
+
+import { ConfigError, createSampleApp, readConfig } from './index.js';
+
+const logger = pino({ level: process.env['LOG_LEVEL'] ?? 'info' });
+
+async function main(): Promise<void> {
+  const config = readConfig();
+  const sample = await createSampleApp(config, logger);
+  const { description } = sample.roles;
+  logger.info(description, `Roles: ${description.store}, ${description.queue}, ${description.lock}`);
+
+  const port = await sample.listen();
+  logger.info({ port, siteUrl: config.siteUrl }, `websubsub sample listening on port ${port}`);
+
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'Shutting down: draining running jobs');
+    sample
+      .close()
+      .then(() => process.exit(0))
+      .catch((error: unknown) => {
+        logger.error({ error }, 'Shutdown failed');
+        process.exit(1);
+      });
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+}
+
+main().catch((error: unknown) => {
+  if (error instanceof ConfigError) logger.error(error.message);
+  else logger.error({ error }, 'The sample app could not start');
+  process.exit(1);
+});

@@ -1,1 +1,371 @@
-export {};
+import LinkHeader from 'http-link-header';
+import { parse as parseHtml, type DefaultTreeAdapterTypes } from 'parse5';
+import { SaxesParser, type SaxesTagNS } from 'saxes';
+import { DiscoveryError } from './errors.js';
+import { httpRequest, type HttpOptions, type HttpResponse } from './http-client.js';
+
+/** Where the hubs were found: `Link` headers, an HTML `<head>`, an Atom feed or an RSS channel. */
+export type DiscoverySource = 'link-header' | 'html' | 'atom' | 'rss';
+
+/** The hub and self links one response advertises, as absolute http(s) URLs. */
+export interface DiscoveredLinks {
+  /** Every advertised hub, in document order, without duplicates. */
+  hubs: string[];
+  /** The first `rel="self"` URL, or `null` when there is none. */
+  self: string | null;
+  /** Where the hubs were found. */
+  source: DiscoverySource;
+}
+
+/** What discovery found for a topic URL. */
+export interface DiscoveryResult {
+  /** The topic to subscribe to: the `rel="self"` URL, else the URL finally fetched. */
+  topic: string;
+  /** Every advertised hub, in order, at least one. */
+  hubs: string[];
+  /** The URL discovery was asked to fetch. */
+  requestedUrl: string;
+  /** The URL the document came from, after redirects; keep it to discover again at renewal. */
+  fetchedUrl: string;
+  /** Where the hubs were found. */
+  source: DiscoverySource;
+  /** Whether the topic came from a `rel="self"` link rather than the fetched URL. */
+  selfFound: boolean;
+}
+
+/** Options of `discover`: the limits of the topic fetch. */
+export interface DiscoveryOptions extends HttpOptions {}
+
+const ATOM_NS = 'http://www.w3.org/2005/Atom';
+
+// Feeds first, then HTML; anything else still gets a chance through its Link headers.
+const ACCEPT = [
+  'application/atom+xml',
+  'application/rss+xml',
+  'application/rdf+xml;q=0.9',
+  'application/xml;q=0.8',
+  'text/xml;q=0.8',
+  'text/html;q=0.7',
+  'application/xhtml+xml;q=0.7',
+  '*/*;q=0.1',
+].join(', ');
+
+// Only the start of a document is searched for its encoding and its root element.
+const PRESCAN_BYTES = 1024;
+
+type Headers = Record<string, string | string[] | undefined>;
+
+/**
+ * Find the hubs and the self link in one response, the way a WebSub subscriber must: `Link`
+ * headers first; only when they name no hub, the document (`<link>` in an HTML `<head>`, or
+ * Atom-namespace `<link>` children of an Atom `<feed>` or an RSS `<channel>`). `rel` is a list
+ * of tokens compared case-insensitively; relative URLs resolve against `url` (and an HTML
+ * `<base href>` or XML `xml:base`). When several links say `rel="self"` the first one wins.
+ * When the document supplies the hubs but no self, a self from the `Link` headers is used.
+ * Links that are not http(s) URLs are skipped. The body is decoded by its byte-order mark,
+ * the `Content-Type` charset, or the encoding it declares, in that order (UTF-8 otherwise).
+ * Pure: no I/O.
+ *
+ * @param url The URL the response came from, after redirects.
+ * @returns The links, or `null` when the response advertises no hub.
+ */
+export function parseDiscovery(
+  url: string,
+  headers: Headers,
+  body: Buffer | string,
+): DiscoveredLinks | null {
+  const fromHeaders = new LinkSet();
+  for (const value of headerValues(headers, 'link')) addLinkHeader(fromHeaders, value, url);
+  if (fromHeaders.hubs.length > 0) {
+    return { hubs: fromHeaders.hubs, self: fromHeaders.self, source: 'link-header' };
+  }
+
+  const contentType = headerValues(headers, 'content-type')[0] ?? null;
+  const fromDocument = parseDocument(url, contentType, body);
+  if (fromDocument === null || fromDocument.links.hubs.length === 0) return null;
+
+  return {
+    hubs: fromDocument.links.hubs,
+    self: fromDocument.links.self ?? fromHeaders.self,
+    source: fromDocument.source,
+  };
+}
+
+/**
+ * Fetch a topic URL (GET, following redirects within the limits of `options`) and discover its
+ * hubs and topic with `parseDiscovery`. Without a `rel="self"` link the topic is the URL
+ * finally fetched, after redirects (`selfFound` is then `false`).
+ *
+ * @throws DiscoveryError `fetch_failed` when no response came (the `HttpRequestError` is the
+ *   `cause`), `bad_status` when the final response is not 2xx, `no_hub` when it names no hub.
+ */
+export async function discover(
+  url: string,
+  options: DiscoveryOptions = {},
+): Promise<DiscoveryResult> {
+  let response: HttpResponse;
+  try {
+    response = await httpRequest(url, { method: 'GET', headers: { accept: ACCEPT } }, options);
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new DiscoveryError('fetch_failed', `Could not fetch the topic ${url}: ${reason}`, {
+      cause: error,
+    });
+  }
+
+  if (response.status < 200 || response.status > 299) {
+    throw new DiscoveryError('bad_status', `The topic ${response.url} answered ${response.status}`);
+  }
+
+  const links = parseDiscovery(response.url, response.headers, response.body);
+  if (links === null) {
+    throw new DiscoveryError('no_hub', `${response.url} advertises no hub`);
+  }
+
+  return {
+    topic: links.self ?? response.url,
+    hubs: links.hubs,
+    requestedUrl: new URL(url).href,
+    fetchedUrl: response.url,
+    source: links.source,
+    selfFound: links.self !== null,
+  };
+}
+
+/** The hub and self links collected from one source, deduplicated and resolved. */
+class LinkSet {
+  readonly hubs: string[] = [];
+  self: string | null = null;
+
+  add(rel: string | undefined, href: string | undefined, base: string): void {
+    if (rel === undefined || href === undefined) return;
+
+    // HTML splits rel on ASCII whitespace; Link headers and feeds are read the same way.
+    const tokens = rel.toLowerCase().split(/[\t\n\f\r ]+/);
+    const isHub = tokens.includes('hub');
+    const isSelf = tokens.includes('self');
+    if (!isHub && !isSelf) return;
+
+    const resolved = resolveHttpUrl(href, base);
+    if (resolved === null) return;
+
+    if (isHub && !this.hubs.includes(resolved)) this.hubs.push(resolved);
+    if (isSelf && this.self === null) this.self = resolved;
+  }
+}
+
+function addLinkHeader(links: LinkSet, value: string, base: string): void {
+  let parsed: LinkHeader;
+  try {
+    parsed = LinkHeader.parse(value);
+  } catch {
+    // One malformed header must not hide the links in the others.
+    return;
+  }
+
+  for (const ref of parsed.refs) links.add(ref.rel, ref.uri, base);
+}
+
+function parseDocument(
+  url: string,
+  contentType: string | null,
+  body: Buffer | string,
+): { links: LinkSet; source: DiscoverySource } | null {
+  const mediaType = contentType?.split(';')[0]?.trim().toLowerCase() ?? null;
+  const text = typeof body === 'string' ? body.replace(/^\uFEFF/, '') : decode(body, contentType);
+
+  switch (documentKind(mediaType, text)) {
+    case 'html':
+      return { links: linksFromHtml(url, text), source: 'html' };
+    case 'xml':
+      return linksFromFeed(url, text);
+    default:
+      return null;
+  }
+}
+
+/**
+ * HTML or XML, from the root element when the document shows one (feeds are often served as
+ * text/html or text/plain), else from the media type. JSON and other non-markup bodies: none.
+ */
+function documentKind(mediaType: string | null, text: string): 'html' | 'xml' | null {
+  if (mediaType !== null && (mediaType.endsWith('/json') || mediaType.endsWith('+json'))) {
+    return null;
+  }
+
+  const root = rootElementName(text);
+  if (root === 'rss' || root === 'feed' || root === 'rdf') return 'xml';
+  if (root === 'html') return 'html';
+
+  if (mediaType === 'text/html' || mediaType === 'application/xhtml+xml') return 'html';
+  if (mediaType !== null && (mediaType.endsWith('/xml') || mediaType.endsWith('+xml'))) {
+    return 'xml';
+  }
+  return root === null ? null : 'html';
+}
+
+/** The local name of the first element, lower-cased, skipping prolog, comments and doctype. */
+function rootElementName(text: string): string | null {
+  const prolog =
+    /^(?:\s+|<\?[\s\S]*?\?>|<!--[\s\S]*?-->|<!doctype[^>[]*(?:\[[\s\S]*?\])?\s*>)*<([A-Za-z_][^\s/>]*)/i;
+  const name = prolog.exec(text.slice(0, 16 * PRESCAN_BYTES))?.[1];
+  if (name === undefined) return null;
+  return (name.split(':').pop() ?? name).toLowerCase();
+}
+
+function decode(bytes: Buffer, contentType: string | null): string {
+  let decoder: InstanceType<typeof TextDecoder>;
+  try {
+    decoder = new TextDecoder(sniffEncoding(bytes, contentType));
+  } catch {
+    // An encoding nobody knows: UTF-8 gets the ASCII-range markup right at least.
+    decoder = new TextDecoder('utf-8');
+  }
+
+  // The WHATWG label set maps latin1, iso-8859-1 and ascii here too.
+  if (decoder.encoding === 'windows-1252') return decodeWindows1252(bytes);
+  return decoder.decode(bytes);
+}
+
+// windows-1252 bytes 0x80-0x9F as the WHATWG Encoding Standard maps them.
+const WINDOWS_1252_C1 =
+  '\u20ac\u0081\u201a\u0192\u201e\u2026\u2020\u2021\u02c6\u2030\u0160\u2039\u0152\u008d\u017d\u008f' +
+  '\u0090\u2018\u2019\u201c\u201d\u2022\u2013\u2014\u02dc\u2122\u0161\u203a\u0153\u009d\u017e\u0178';
+
+/**
+ * Node 20.18.3 and later decode windows-1252 as ISO-8859-1, turning 0x80-0x9F (€, ’, “…)
+ * into control characters (nodejs/node#60888), so those 32 bytes are mapped here.
+ */
+function decodeWindows1252(bytes: Buffer): string {
+  return bytes
+    .toString('latin1')
+    .replace(/[\u0080-\u009f]/g, (char) => WINDOWS_1252_C1[char.charCodeAt(0) - 0x80] ?? char);
+}
+
+/** The encoding label of a body: byte-order mark, then Content-Type, then the document's own. */
+function sniffEncoding(bytes: Buffer, contentType: string | null): string {
+  if (bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) return 'utf-8';
+  if (bytes[0] === 0xfe && bytes[1] === 0xff) return 'utf-16be';
+  if (bytes[0] === 0xff && bytes[1] === 0xfe) return 'utf-16le';
+
+  const declared =
+    contentType === null ? undefined : /;\s*charset\s*=\s*"?([^";\s]+)/i.exec(contentType)?.[1];
+  if (declared !== undefined) return declared;
+
+  // Every encoding a document can name in its own text agrees with ASCII on the markup.
+  const start = bytes.subarray(0, PRESCAN_BYTES).toString('latin1');
+  const xmlDeclaration = /^<\?xml\s[^>]*?encoding\s*=\s*["']([^"']+)["']/.exec(start);
+  if (xmlDeclaration?.[1] !== undefined) return xmlDeclaration[1];
+  if (start.startsWith('<?xml')) return 'utf-8';
+
+  const meta = /<meta\s[^>]*?charset\s*=\s*["']?\s*([^"'\s;/>]+)/i.exec(start)?.[1];
+  // HTML reads a meta claiming UTF-16 as UTF-8: bytes that parsed as ASCII cannot be UTF-16.
+  if (meta !== undefined) return /^utf-?16/i.test(meta) ? 'utf-8' : meta;
+  return 'utf-8';
+}
+
+function linksFromHtml(url: string, text: string): LinkSet {
+  const links = new LinkSet();
+  const document = parseHtml(text);
+  const html = childElements(document).find((node) => node.tagName === 'html');
+  const head =
+    html === undefined ? undefined : childElements(html).find((node) => node.tagName === 'head');
+  if (head === undefined) return links;
+
+  const base = htmlBase(document, url);
+  for (const node of childElements(head)) {
+    if (node.tagName === 'link') links.add(attribute(node, 'rel'), attribute(node, 'href'), base);
+  }
+  return links;
+}
+
+/** The document's base URL: the first `<base href>` in tree order, resolved, else the URL. */
+function htmlBase(document: DefaultTreeAdapterTypes.Document, url: string): string {
+  const href = firstBaseHref(document);
+  return href === undefined ? url : (resolveHttpUrl(href, url) ?? url);
+}
+
+function firstBaseHref(node: DefaultTreeAdapterTypes.ParentNode): string | undefined {
+  for (const child of childElements(node)) {
+    const href = child.tagName === 'base' ? attribute(child, 'href') : firstBaseHref(child);
+    if (href !== undefined) return href;
+  }
+  return undefined;
+}
+
+function childElements(
+  node: DefaultTreeAdapterTypes.ParentNode,
+): DefaultTreeAdapterTypes.Element[] {
+  return node.childNodes.filter(
+    (child): child is DefaultTreeAdapterTypes.Element => 'tagName' in child,
+  );
+}
+
+function attribute(node: DefaultTreeAdapterTypes.Element, name: string): string | undefined {
+  return node.attrs.find((attr) => attr.name === name)?.value;
+}
+
+interface OpenElement {
+  local: string;
+  uri: string;
+  base: string;
+}
+
+/**
+ * Atom-namespace `<link>` elements that are children of an Atom `<feed>` or of the `<channel>`
+ * of an RSS 2.0 or RSS 1.0 (RDF) document; entry- and item-level links describe entries, not
+ * the feed. Matched by namespace and local name, so any prefix (or none) works. Parsing is
+ * lenient: a feed that is not well-formed still yields the links before and after the flaw.
+ */
+function linksFromFeed(url: string, text: string): { links: LinkSet; source: DiscoverySource } {
+  const links = new LinkSet();
+  let source: DiscoverySource = 'rss';
+  const open: OpenElement[] = [];
+  const parser = new SaxesParser({ xmlns: true, position: false });
+
+  parser.on('error', () => {});
+  parser.on('opentag', (tag: SaxesTagNS) => {
+    const parent = open[open.length - 1];
+    const base = xmlBase(tag, parent?.base ?? url);
+    const depth = open.length;
+    open.push({ local: tag.local, uri: tag.uri, base });
+
+    if (depth === 0 && tag.uri === ATOM_NS && tag.local === 'feed') source = 'atom';
+    if (tag.uri !== ATOM_NS || tag.local !== 'link' || parent === undefined) return;
+
+    const root = open[0] as OpenElement;
+    const feedLevel =
+      (depth === 1 && root.uri === ATOM_NS && root.local === 'feed') ||
+      (depth === 2 && (root.local === 'rss' || root.local === 'RDF') && parent.local === 'channel');
+    if (feedLevel) links.add(tag.attributes.rel?.value, tag.attributes.href?.value, base);
+  });
+  parser.on('closetag', () => {
+    open.pop();
+  });
+
+  parser.write(text).close();
+  return { links, source };
+}
+
+function xmlBase(tag: SaxesTagNS, inherited: string): string {
+  const value = tag.attributes['xml:base']?.value;
+  return value === undefined ? inherited : (resolveHttpUrl(value, inherited) ?? inherited);
+}
+
+function resolveHttpUrl(href: string, base: string): string | null {
+  try {
+    const resolved = new URL(href, base);
+    return resolved.protocol === 'http:' || resolved.protocol === 'https:' ? resolved.href : null;
+  } catch {
+    return null;
+  }
+}
+
+function headerValues(headers: Headers, name: string): string[] {
+  const values: string[] = [];
+  for (const [key, value] of Object.entries(headers)) {
+    if (key.toLowerCase() !== name || value === undefined) continue;
+    values.push(...(Array.isArray(value) ? value : [value]));
+  }
+  return values;
+}

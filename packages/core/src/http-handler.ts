@@ -1,1 +1,216 @@
-export {};
+import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
+
+import type { SubscriberContext } from './context.js';
+import { acceptDelivery } from './distribution.js';
+import { WebSubError } from './errors.js';
+import { parseQuery } from './query.js';
+import { answerVerification } from './verification.js';
+
+/** A request to a callback, as any HTTP framework can give it. */
+export interface CallbackRequest {
+  /** HTTP method, any case. */
+  method: string;
+  /** The request target as received: path and raw query string. */
+  url: string;
+  /** Request headers; names in lower case, as Node gives them. */
+  headers: Record<string, string | string[] | undefined>;
+  /** The raw body bytes, before any parser touched them. */
+  body?: Uint8Array;
+}
+
+/** The answer to a callback request, for the framework to send as it is. */
+export interface CallbackResponse {
+  status: number;
+  headers: Record<string, string>;
+  body: string | Uint8Array;
+}
+
+/** Which handler and subscription a callback path names. */
+export interface CallbackRoute {
+  handler: string;
+  id: string;
+}
+
+/** Thrown by `readRequestBody` when a body exceeds the limit. */
+export class PayloadTooLargeError extends WebSubError {
+  constructor(limit: number) {
+    super('payload_too_large', `Request body exceeds ${limit} bytes`);
+  }
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+const text = (status: number, body: string, headers: Record<string, string> = {}) => ({
+  status,
+  headers: { 'content-type': 'text/plain; charset=utf-8', ...headers },
+  body,
+});
+
+/** Find the handler and subscription id a path names, or `null` when it is no callback of ours. */
+export function matchCallback(context: SubscriberContext, pathname: string): CallbackRoute | null {
+  const trimmed = pathname.length > 1 && pathname.endsWith('/') ? pathname.slice(0, -1) : pathname;
+  const slash = trimmed.lastIndexOf('/');
+  if (slash < 0) return null;
+
+  const id = trimmed.slice(slash + 1);
+  const prefix = trimmed.slice(0, slash);
+  for (const [handler, { path }] of context.settings.handlers) {
+    if (prefix === path || prefix.endsWith(path)) {
+      return UUID.test(id) ? { handler, id: id.toLowerCase() } : null;
+    }
+  }
+  return null;
+}
+
+/**
+ * The framework-neutral callback handler: intent verification and denial on GET, content
+ * distribution on POST, 405 for anything else. It never throws: a failing store answers 503
+ * so that the hub tries again.
+ */
+export async function handleCallback(
+  context: SubscriberContext,
+  request: CallbackRequest,
+): Promise<CallbackResponse> {
+  const queryStart = request.url.indexOf('?');
+  const pathname = queryStart === -1 ? request.url : request.url.slice(0, queryStart);
+  const route = matchCallback(context, pathname);
+  if (!route) return text(404, 'Not found');
+
+  const method = request.method.toUpperCase();
+  if (method !== 'GET' && method !== 'POST') return text(405, 'Method not allowed', { allow: 'GET, POST' });
+
+  const body = Buffer.from(request.body ?? new Uint8Array(0));
+  if (method === 'POST' && body.length > context.settings.maxBodyBytes) {
+    context.events.emit('delivery:rejected', { subscriptionId: route.id, reason: 'too_large' });
+    return text(413, 'Payload too large');
+  }
+
+  try {
+    const record = await context.store.get(route.id);
+    if (!record || record.handler !== route.handler) {
+      if (method === 'POST') {
+        context.events.emit('delivery:rejected', {
+          subscriptionId: route.id,
+          reason: 'unknown_subscription',
+        });
+      }
+      return text(404, 'Unknown subscription');
+    }
+
+    if (method === 'POST') return await acceptDelivery(context, record, request, body);
+
+    const query = parseQuery(queryStart === -1 ? '' : request.url.slice(queryStart + 1));
+    if (!query.ok) return text(400, query.reason);
+    return await answerVerification(context, record, query.params);
+  } catch (error) {
+    context.logger.error({ error, subscriptionId: route.id }, 'Callback failed');
+    return text(503, 'Try again later', { 'retry-after': '30' });
+  }
+}
+
+/** Read a Node request body up to `limit` bytes; rejects with `PayloadTooLargeError` beyond. */
+export function readRequestBody(request: IncomingMessage, limit: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const declared = Number(request.headers['content-length']);
+    if (Number.isFinite(declared) && declared > limit) {
+      reject(new PayloadTooLargeError(limit));
+      return;
+    }
+
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        cleanup();
+        reject(new PayloadTooLargeError(limit));
+        return;
+      }
+      chunks.push(chunk);
+    };
+    const onEnd = () => {
+      cleanup();
+      resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size));
+    };
+    const onError = (error: Error) => {
+      cleanup();
+      reject(error);
+    };
+    const cleanup = () => {
+      request.off('data', onData);
+      request.off('end', onEnd);
+      request.off('error', onError);
+    };
+
+    request.on('data', onData);
+    request.on('end', onEnd);
+    request.on('error', onError);
+  });
+}
+
+/** Write a neutral response to a Node response. */
+export function sendResponse(response: ServerResponse, answer: CallbackResponse): void {
+  const body = typeof answer.body === 'string' ? Buffer.from(answer.body) : answer.body;
+  response.writeHead(answer.status, { ...answer.headers, 'content-length': String(body.length) });
+  response.end(body);
+}
+
+/** What an adapter needs from a subscriber to serve its callbacks. */
+export interface CallbackEndpoint {
+  /** Does this path belong to one of the subscriber's callbacks? */
+  isCallbackPath(pathname: string): boolean;
+  /** The largest content body accepted, in bytes. */
+  readonly maxBodyBytes: number;
+  /** Answer one callback request. */
+  handle(request: CallbackRequest): Promise<CallbackResponse>;
+}
+
+/**
+ * Serve callbacks straight from `node:http`, with no framework: callback paths are answered,
+ * anything else goes to `fallback` (404 by default).
+ */
+export function createNodeListener(
+  endpoint: CallbackEndpoint,
+  fallback?: RequestListener,
+): RequestListener {
+  return (request, response) => {
+    const url = request.url ?? '/';
+    const queryStart = url.indexOf('?');
+    const pathname = queryStart === -1 ? url : url.slice(0, queryStart);
+    if (!endpoint.isCallbackPath(pathname)) {
+      if (fallback) fallback(request, response);
+      else sendResponse(response, text(404, 'Not found'));
+      return;
+    }
+    void serveNode(endpoint, request, response);
+  };
+}
+
+/** Read, answer and write one callback request on Node's own request and response. */
+export async function serveNode(
+  endpoint: CallbackEndpoint,
+  request: IncomingMessage,
+  response: ServerResponse,
+): Promise<void> {
+  let body: Buffer | undefined;
+  if (request.method === 'POST') {
+    try {
+      body = await readRequestBody(request, endpoint.maxBodyBytes);
+    } catch (error) {
+      const tooLarge = error instanceof PayloadTooLargeError;
+      response.setHeader('connection', 'close');
+      sendResponse(response, text(tooLarge ? 413 : 400, tooLarge ? 'Payload too large' : 'Bad request'));
+      return;
+    }
+  } else {
+    request.resume();
+  }
+
+  const answer = await endpoint.handle({
+    method: request.method ?? 'GET',
+    url: request.url ?? '/',
+    headers: request.headers,
+    ...(body ? { body } : {}),
+  });
+  sendResponse(response, answer);
+}

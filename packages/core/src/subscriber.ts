@@ -1,1 +1,500 @@
-export {};
+import { randomUUID } from 'node:crypto';
+
+import {
+  JOBS,
+  type HandlerDefinition,
+  type NotificationHandler,
+  type SubscriberContext,
+  type SubscriberSettings,
+} from './context.js';
+import { discover, type DiscoveryResult } from './discovery.js';
+import { runDelivery, type DeliveryJob } from './distribution.js';
+import {
+  DiscoveryError,
+  DuplicateSubscriptionError,
+  InvalidInputError,
+  SubscriptionNotFoundError,
+} from './errors.js';
+import { SubscriberEventEmitter, type SubscriberEvents, type SubscriberListener } from './events.js';
+import {
+  handleCallback,
+  matchCallback,
+  type CallbackEndpoint,
+  type CallbackRequest,
+  type CallbackResponse,
+} from './http-handler.js';
+import type { HttpOptions } from './http-client.js';
+import { callbackUrlFor, sendRequest, type RequestJob } from './lifecycle.js';
+import type { LockProvider } from './lock.js';
+import { silentLogger, type Logger } from './logger.js';
+import { createMemoryLock } from './memory-lock.js';
+import { createMemoryQueue } from './memory-queue.js';
+import { createMemoryStore } from './memory-store.js';
+import type { JobQueue } from './queue.js';
+import type { Page, PageOptions, SubscriptionFilter, SubscriptionStore } from './store.js';
+import type { Subscription, SubscriptionCounter } from './subscription.js';
+import { refreshSubscriptions, retryFailed, type SweepReport } from './upkeep.js';
+
+export type { HandlerDefinition, Notification, NotificationHandler } from './context.js';
+
+const SECOND = 1000;
+const DAY = 86_400 * SECOND;
+
+/** Options of `createSubscriber`. Durations are in milliseconds unless named in seconds. */
+export interface SubscriberOptions {
+  /** Public base URL of this service, used to build callback URLs (the original's `SITE_URL`). */
+  baseUrl: string;
+  /** Named handlers of content: a function, or a function with its own callback path. */
+  handlers: Record<string, NotificationHandler | HandlerDefinition>;
+  /** Handler used when a subscription names none. @default the first handler */
+  defaultHandler?: string;
+  /** Path under which callbacks live: `${callbackPath}/${handler}/${id}`. @default '/websub' */
+  callbackPath?: string;
+  /** Where subscriptions are kept. @default an in-process `MemoryStore` */
+  store?: SubscriptionStore;
+  /** Where work is queued. @default an in-process `MemoryQueue` */
+  queue?: JobQueue;
+  /** Mutual exclusion per subscription. @default an in-process `MemoryLock` */
+  lock?: LockProvider;
+  /** Structured logger (pino-compatible). @default silent */
+  logger?: Logger;
+  /** Hub used when none is given and discovery finds none. @default none */
+  defaultHub?: string;
+  /** `hub.lease_seconds` asked for when a subscription names none; `null` lets the hub choose. @default null */
+  leaseSeconds?: number | null;
+  /** Timeout of a subscription request to a hub (hubs may verify inside it). @default 30000 */
+  hubTimeoutMs?: number;
+  /** Outbound HTTP settings for discovery and hub requests (timeouts, redirects, address policy). */
+  http?: HttpOptions;
+  /** Largest content body accepted at a callback, in bytes. @default 4194304 (4 MiB) */
+  maxBodyBytes?: number;
+  /** Longest `hub.challenge` echoed, in bytes. @default 2048 */
+  maxChallengeBytes?: number;
+  /** How long the hub has to verify an accepted request before it is retried. @default 60000 */
+  verifyWaitMs?: number;
+  /** Lease assumed when a hub grants `hub.lease_seconds=0`, in seconds. @default 86400 */
+  assumedLeaseSeconds?: number;
+  /** Longest lease believed when scheduling renewal, in seconds. @default 31536000 (365 days) */
+  maxLeaseSeconds?: number;
+  /** Time to live of a subscription's lock. @default hubTimeoutMs + 30000 */
+  lockTtlMs?: number;
+  /** Rebuild callback URLs when the base URL or a handler path changed. @default true */
+  autofixCallbackUrls?: boolean;
+  /** Run the recurring refresh and retry sweeps on `start()`. @default true */
+  upkeep?: boolean;
+  /** Interval of the refresh sweep. @default 3600000 (1 hour) */
+  refreshIntervalMs?: number;
+  /** Renew leases ending within this window. @default 86400000 (1 day) */
+  renewBeforeMs?: number;
+  /** Interval of the retry sweep; also the base of the retry backoff. @default 600000 (10 minutes) */
+  retryIntervalMs?: number;
+  /** Longest wait between two retries. @default 86400000 (1 day) */
+  retryBackoffMaxMs?: number;
+  /** Failures of each kind after which a subscription is given up. @default 10 each */
+  maxRetries?: Partial<Record<SubscriptionCounter, number>>;
+  /** Records per page in the sweeps. @default 500 */
+  sweepPageSize?: number;
+  /** The clock. @default () => new Date() */
+  now?: () => Date;
+}
+
+/** What to subscribe to. */
+export interface SubscribeInput {
+  /** Topic URL; discovered from when `hub` is not given. */
+  topic: string;
+  /** Hub URL; given, discovery is skipped. */
+  hub?: string;
+  /** Handler of the content. @default the subscriber's default handler */
+  handler?: string;
+  /** `hub.lease_seconds` to ask for. @default the subscriber's `leaseSeconds` */
+  leaseSeconds?: number | null;
+  /** `hub.secret` (under 200 bytes) the hub signs content with. @default none */
+  secret?: string | null;
+  /** Declared in configuration. @default false */
+  static?: boolean;
+}
+
+function normalisePath(path: string): string {
+  const withSlash = path.startsWith('/') ? path : `/${path}`;
+  return withSlash.length > 1 ? withSlash.replace(/\/+$/, '') : withSlash;
+}
+
+function checkUrl(value: unknown, name: string): string {
+  if (typeof value !== 'string' || value === '') throw new InvalidInputError(`${name} is required`);
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new InvalidInputError(`${name} is not an absolute URL: ${value}`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new InvalidInputError(`${name} must be an http or https URL: ${value}`);
+  }
+  return value;
+}
+
+function resolveSettings(options: SubscriberOptions): SubscriberSettings {
+  const baseUrl = checkUrl(options.baseUrl, 'baseUrl').replace(/\/+$/, '');
+  const callbackPath = normalisePath(options.callbackPath ?? '/websub');
+
+  const handlers = new Map<string, { handle: NotificationHandler; path: string }>();
+  for (const [name, definition] of Object.entries(options.handlers ?? {})) {
+    if (!/^[A-Za-z0-9._~-]+$/.test(name)) {
+      throw new InvalidInputError(`Handler name ${name} must be URL-safe (letters, digits, . _ ~ -)`);
+    }
+    const handle = typeof definition === 'function' ? definition : definition.handle;
+    const path = typeof definition === 'function' ? undefined : definition.path;
+    handlers.set(name, { handle, path: normalisePath(path ?? `${callbackPath}/${name}`) });
+  }
+  const defaultHandler = options.defaultHandler ?? [...handlers.keys()][0];
+  if (defaultHandler === undefined || !handlers.has(defaultHandler)) {
+    throw new InvalidInputError('At least one handler is required, and the default must exist');
+  }
+
+  const hubTimeoutMs = options.hubTimeoutMs ?? 30 * SECOND;
+  const retryIntervalMs = options.retryIntervalMs ?? 600 * SECOND;
+  return {
+    baseUrl,
+    callbackPath,
+    handlers,
+    defaultHandler,
+    defaultHub: options.defaultHub ? checkUrl(options.defaultHub, 'defaultHub') : null,
+    leaseSeconds: options.leaseSeconds ?? null,
+    http: { timeoutMs: 15 * SECOND, ...options.http },
+    hubHttp: { ...options.http, timeoutMs: hubTimeoutMs },
+    maxBodyBytes: options.maxBodyBytes ?? 4 * 1024 * 1024,
+    maxChallengeBytes: options.maxChallengeBytes ?? 2048,
+    verifyWaitMs: options.verifyWaitMs ?? 60 * SECOND,
+    assumedLeaseSeconds: options.assumedLeaseSeconds ?? 86_400,
+    maxLeaseSeconds: options.maxLeaseSeconds ?? 365 * 86_400,
+    lockTtlMs: options.lockTtlMs ?? hubTimeoutMs + 30 * SECOND,
+    autofixCallbackUrls: options.autofixCallbackUrls ?? true,
+    refreshIntervalMs: options.refreshIntervalMs ?? 3600 * SECOND,
+    renewBeforeMs: options.renewBeforeMs ?? DAY,
+    retryIntervalMs,
+    retryBackoffMaxMs: options.retryBackoffMaxMs ?? DAY,
+    maxRetries: {
+      connectionErrors: 10,
+      hubErrors: 10,
+      verifyTimeouts: 10,
+      verifyErrors: 10,
+      ...options.maxRetries,
+    },
+    sweepPageSize: options.sweepPageSize ?? 500,
+  };
+}
+
+/**
+ * A WebSub subscriber: discovers hubs, subscribes callbacks, answers intent verification,
+ * takes signed content and hands it to named handlers through the queue, renews leases and
+ * retries failures. Create it with `createSubscriber`.
+ */
+export class Subscriber implements CallbackEndpoint {
+  /** Where subscriptions are kept. */
+  readonly store: SubscriptionStore;
+  /** Where work is queued. */
+  readonly queue: JobQueue;
+  /** Mutual exclusion per subscription. */
+  readonly lock: LockProvider;
+  /** Settings with defaults applied. */
+  readonly settings: SubscriberSettings;
+
+  private readonly context: SubscriberContext;
+  private readonly events: SubscriberEventEmitter;
+  private readonly logger: Logger;
+  private readonly upkeep: boolean;
+  private started = false;
+
+  constructor(options: SubscriberOptions) {
+    this.settings = resolveSettings(options);
+    this.store = options.store ?? createMemoryStore();
+    this.queue = options.queue ?? createMemoryQueue();
+    this.lock = options.lock ?? createMemoryLock();
+    this.logger = options.logger ?? silentLogger;
+    this.upkeep = options.upkeep ?? true;
+    this.events = new SubscriberEventEmitter((error) =>
+      this.logger.error({ error }, 'A subscriber event listener threw'),
+    );
+
+    const now = options.now ?? (() => new Date());
+    this.context = {
+      store: this.store,
+      queue: this.queue,
+      lock: this.lock,
+      logger: this.logger,
+      events: this.events,
+      settings: this.settings,
+      now,
+    };
+    this.defineJobs();
+  }
+
+  /** The largest content body accepted, in bytes. */
+  get maxBodyBytes(): number {
+    return this.settings.maxBodyBytes;
+  }
+
+  /** Every callback path prefix, one per handler (for mounting on routers). */
+  get callbackPaths(): string[] {
+    return [...this.settings.handlers.values()].map((handler) => handler.path);
+  }
+
+  /** Start running queued work and, unless turned off, the recurring upkeep sweeps. */
+  async start(): Promise<void> {
+    if (this.started) return;
+    if (this.upkeep) {
+      await this.queue.every(JOBS.refresh, this.settings.refreshIntervalMs);
+      await this.queue.every(JOBS.retry, this.settings.retryIntervalMs);
+    }
+    await this.queue.start();
+    this.started = true;
+    this.logger.info({ baseUrl: this.settings.baseUrl }, 'Subscriber started');
+  }
+
+  /** Stop taking work and wait for running jobs to finish. Stores and locks stay open. */
+  async stop(): Promise<void> {
+    if (!this.started) return;
+    this.started = false;
+    await this.queue.stop();
+    this.logger.info({}, 'Subscriber stopped');
+  }
+
+  /** Fetch a topic URL and find its hubs and canonical topic, without subscribing. */
+  discover(url: string): Promise<DiscoveryResult> {
+    return discover(checkUrl(url, 'topic'), this.settings.http);
+  }
+
+  /**
+   * Subscribe to a topic: discover its hub unless given, store the record as `requesting` and
+   * queue the request to the hub. Resolves with the stored record, before the hub is asked.
+   * Subscribing again to the same (hub, topic, handler) re-requests the existing record with
+   * its counters reset. Throws `InvalidInputError` or `DiscoveryError`.
+   */
+  async subscribe(input: SubscribeInput): Promise<Subscription> {
+    const handler = input.handler ?? this.settings.defaultHandler;
+    if (!this.settings.handlers.has(handler)) {
+      throw new InvalidInputError(`No handler named ${handler} is configured`);
+    }
+    checkUrl(input.topic, 'topic');
+    const secret = input.secret ?? null;
+    if (secret !== null && (typeof secret !== 'string' || secret === '')) {
+      throw new InvalidInputError('secret must be a non-empty string');
+    }
+    if (secret !== null && Buffer.byteLength(secret) >= 200) {
+      throw new InvalidInputError('secret must be shorter than 200 bytes');
+    }
+    const leaseSeconds = input.leaseSeconds === undefined ? this.settings.leaseSeconds : input.leaseSeconds;
+    if (leaseSeconds !== null && (!Number.isInteger(leaseSeconds) || leaseSeconds <= 0)) {
+      throw new InvalidInputError('leaseSeconds must be a positive whole number');
+    }
+
+    const { hub, topic, discoveredFrom } = await this.resolveHub(input);
+    if (secret !== null && hub.startsWith('http:')) {
+      this.logger.warn({ hub, topic }, 'Sending hub.secret to a hub over plain http');
+    }
+
+    const record = await this.storeRequest({
+      hub,
+      topic,
+      handler,
+      secret,
+      leaseSeconds,
+      static: input.static ?? false,
+      discoveredFrom,
+    });
+    await this.enqueue(JOBS.subscribe, record);
+    return record;
+  }
+
+  /** Ask the hub to end a subscription. Resolves with the record once the request is queued. */
+  async unsubscribe(id: string): Promise<Subscription> {
+    const record = await this.store.get(id);
+    if (!record) throw new SubscriptionNotFoundError(id);
+    if (record.unsubscribeStatus === 'verified') return record;
+
+    const now = this.context.now();
+    const updated = await this.store.transition(id, {
+      set: {
+        unsubscribeStatus: 'requesting',
+        retryAt: new Date(now.getTime() + this.settings.verifyWaitMs),
+      },
+    });
+    if (!updated) throw new SubscriptionNotFoundError(id);
+
+    await this.enqueue(JOBS.unsubscribe, updated);
+    return updated;
+  }
+
+  /** The subscription with this id, or `null`. */
+  get(id: string): Promise<Subscription | null> {
+    return this.store.get(id);
+  }
+
+  /** One page of subscriptions, in ascending id order. */
+  list(filter?: SubscriptionFilter, page?: PageOptions): Promise<Page> {
+    return this.store.list(filter, page);
+  }
+
+  /** Run one refresh sweep now (renew leases ending soon). */
+  refreshSubscriptions(): Promise<SweepReport> {
+    return refreshSubscriptions(this.context);
+  }
+
+  /** Run one retry sweep now (retry what failed or was lost). */
+  retryFailed(): Promise<SweepReport> {
+    return retryFailed(this.context);
+  }
+
+  /** Does this path belong to one of this subscriber's callbacks? */
+  isCallbackPath(pathname: string): boolean {
+    return matchCallback(this.context, pathname) !== null;
+  }
+
+  /** Answer one callback request; every HTTP adapter wraps this. Never throws. */
+  handle(request: CallbackRequest): Promise<CallbackResponse> {
+    return handleCallback(this.context, request);
+  }
+
+  /** Listen to a lifecycle event. */
+  on<K extends keyof SubscriberEvents>(name: K, listener: SubscriberListener<K>): this {
+    this.events.on(name, listener);
+    return this;
+  }
+
+  /** Stop listening to a lifecycle event. */
+  off<K extends keyof SubscriberEvents>(name: K, listener: SubscriberListener<K>): this {
+    this.events.off(name, listener);
+    return this;
+  }
+
+  private async resolveHub(
+    input: SubscribeInput,
+  ): Promise<{ hub: string; topic: string; discoveredFrom: string | null }> {
+    if (input.hub !== undefined && input.hub !== null && input.hub !== '') {
+      return { hub: checkUrl(input.hub, 'hub'), topic: input.topic, discoveredFrom: null };
+    }
+
+    try {
+      const found = await this.discover(input.topic);
+      const hub = found.hubs[0] as string;
+      const discoveredFrom = found.topic !== input.topic ? input.topic : null;
+      this.logger.info({ topic: found.topic, hubs: found.hubs }, 'Discovered hub');
+      return { hub, topic: found.topic, discoveredFrom };
+    } catch (error) {
+      const noHub = error instanceof DiscoveryError && error.code === 'no_hub';
+      if (noHub && this.settings.defaultHub !== null) {
+        return { hub: this.settings.defaultHub, topic: input.topic, discoveredFrom: null };
+      }
+      throw error;
+    }
+  }
+
+  private async storeRequest(fields: {
+    hub: string;
+    topic: string;
+    handler: string;
+    secret: string | null;
+    leaseSeconds: number | null;
+    static: boolean;
+    discoveredFrom: string | null;
+  }): Promise<Subscription> {
+    const now = this.context.now();
+    const retryAt = new Date(now.getTime() + this.settings.verifyWaitMs);
+    const reset = {
+      secret: fields.secret,
+      leaseSeconds: fields.leaseSeconds,
+      subscribeStatus: 'requesting' as const,
+      unsubscribeStatus: null,
+      connectionErrors: 0,
+      hubErrors: 0,
+      verifyTimeouts: 0,
+      verifyErrors: 0,
+      deniedReason: null,
+      lastError: null,
+      retryAt,
+      static: fields.static,
+      discoveredFrom: fields.discoveredFrom,
+    };
+
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const existing = await this.store.findByKey(fields.hub, fields.topic, fields.handler);
+      if (existing) {
+        const updated = await this.store.transition(existing.id, { set: reset });
+        if (updated) return updated;
+        continue;
+      }
+
+      const id = randomUUID();
+      try {
+        return await this.store.create({
+          ...reset,
+          id,
+          topic: fields.topic,
+          hub: fields.hub,
+          handler: fields.handler,
+          callbackUrl: callbackUrlFor(this.context, fields.handler, id) as string,
+          leaseExpiresAt: null,
+          lastSubscribeAt: null,
+          lastUnsubscribeAt: null,
+          createdAt: now,
+          lastDeliveryAt: null,
+        });
+      } catch (error) {
+        // Another instance created the same subscription at the same moment: use theirs.
+        if (!(error instanceof DuplicateSubscriptionError)) throw error;
+      }
+    }
+    throw new InvalidInputError(`Could not store the subscription to ${fields.topic}`);
+  }
+
+  /** Queue a task; if the queue refuses, the record's `retryAt` still brings it back. */
+  private async enqueue(job: string, record: Subscription): Promise<void> {
+    try {
+      await this.queue.enqueue(job, { subscriptionId: record.id });
+    } catch (error) {
+      this.logger.error(
+        { subscriptionId: record.id, error },
+        'Could not queue the request; the retry sweep will send it',
+      );
+    }
+  }
+
+  private defineJobs(): void {
+    const context = this.context;
+    this.queue.define<RequestJob>(JOBS.subscribe, (job) =>
+      sendRequest(context, job.subscriptionId, 'subscribe'),
+    );
+    this.queue.define<RequestJob>(JOBS.unsubscribe, (job) =>
+      sendRequest(context, job.subscriptionId, 'unsubscribe'),
+    );
+    this.queue.define<DeliveryJob>(JOBS.deliver, (job) => runDelivery(context, job), {
+      attempts: 5,
+      backoffMs: 2000,
+    });
+    this.queue.define(JOBS.refresh, async () => void (await refreshSubscriptions(context)), {
+      attempts: 1,
+      concurrency: 1,
+    });
+    this.queue.define(JOBS.retry, async () => void (await retryFailed(context)), {
+      attempts: 1,
+      concurrency: 1,
+    });
+    this.queue.onFailure((name, data, error) => {
+      if (name === JOBS.deliver) {
+        const subscriptionId = String(data['subscriptionId']);
+        this.events.emit('handler:failed', { subscriptionId, error, final: true });
+      }
+      this.logger.error({ job: name, data: redact(data), error }, 'Job failed for good');
+    });
+  }
+}
+
+function redact(data: Record<string, unknown>): Record<string, unknown> {
+  const { body: _body, ...rest } = data;
+  return rest;
+}
+
+/** Create a subscriber; the embedded store, queue and lock are used for any role not given. */
+export function createSubscriber(options: SubscriberOptions): Subscriber {
+  return new Subscriber(options);
+}

@@ -1,1 +1,102 @@
-export {};
+import {
+  PayloadTooLargeError,
+  readRequestBody,
+  type CallbackEndpoint,
+  type CallbackResponse,
+} from '@websubsub/core';
+import type { Context, Middleware, Next } from 'koa';
+
+/** Options of the Koa adapter. */
+export interface KoaAdapterOptions {
+  /**
+   * Use `ctx.request.rawBody` when a body parser ran before this middleware and consumed the
+   * stream. Byte-exact only for UTF-8 bodies; mounting before body parsers is better. @default true
+   */
+  useParsedRawBody?: boolean;
+}
+
+/** The smallest shape of a router this adapter mounts on (`@koa/router` fits). */
+export interface KoaRouterLike {
+  all(path: string, middleware: Middleware): unknown;
+}
+
+function send(ctx: Context, answer: CallbackResponse): void {
+  ctx.status = answer.status;
+  for (const [name, value] of Object.entries(answer.headers)) ctx.set(name, value);
+  ctx.body = typeof answer.body === 'string' ? answer.body : Buffer.from(answer.body);
+  // Koa would guess a content type from the body; the core's answer already names one.
+  if (answer.headers['content-type']) ctx.type = answer.headers['content-type'];
+}
+
+async function readBody(
+  ctx: Context,
+  endpoint: CallbackEndpoint,
+  options: KoaAdapterOptions,
+): Promise<Buffer> {
+  const consumed = ctx.req.readableEnded || ctx.req.readableDidRead;
+  const raw = (ctx.request as { rawBody?: unknown }).rawBody;
+  if (consumed && options.useParsedRawBody !== false && typeof raw === 'string') {
+    return Buffer.from(raw, 'utf8');
+  }
+  return readRequestBody(ctx.req, endpoint.maxBodyBytes);
+}
+
+function callbackHandler(endpoint: CallbackEndpoint, options: KoaAdapterOptions) {
+  return async (ctx: Context): Promise<void> => {
+    let body: Buffer | undefined;
+    if (ctx.method === 'POST') {
+      try {
+        body = await readBody(ctx, endpoint, options);
+      } catch (error) {
+        const tooLarge = error instanceof PayloadTooLargeError;
+        ctx.set('connection', 'close');
+        ctx.status = tooLarge ? 413 : 400;
+        ctx.type = 'text/plain';
+        ctx.body = tooLarge ? 'Payload too large' : 'Bad request';
+        return;
+      }
+    }
+
+    const answer = await endpoint.handle({
+      method: ctx.method,
+      url: ctx.url,
+      headers: ctx.headers,
+      ...(body ? { body } : {}),
+    });
+    send(ctx, answer);
+  };
+}
+
+/**
+ * Koa middleware answering the subscriber's callback routes (intent verification, denial and
+ * content distribution) and passing every other request on. Mount it before any body parser
+ * so the signed body bytes reach it untouched: `app.use(createKoaMiddleware(subscriber))`.
+ */
+export function createKoaMiddleware(
+  endpoint: CallbackEndpoint,
+  options: KoaAdapterOptions = {},
+): Middleware {
+  const handle = callbackHandler(endpoint, options);
+  return async (ctx: Context, next: Next) => {
+    if (!endpoint.isCallbackPath(ctx.path)) return next();
+    await handle(ctx);
+  };
+}
+
+/**
+ * Mount the callback routes on a router (e.g. `@koa/router`): one `all` route per handler path.
+ * A router prefix must also be part of the subscriber's `baseUrl` so callback URLs reach it.
+ */
+export function mountKoaRoutes(
+  router: KoaRouterLike,
+  endpoint: CallbackEndpoint & { callbackPaths: string[] },
+  options: KoaAdapterOptions = {},
+): void {
+  const handle = callbackHandler(endpoint, options);
+  for (const path of endpoint.callbackPaths) {
+    router.all(`${path}/:id`, async (ctx, next) => {
+      if (!endpoint.isCallbackPath(ctx.path)) return next();
+      await handle(ctx);
+    });
+  }
+}

@@ -1,0 +1,115 @@
+import Router from '@koa/router';
+import {
+  DiscoveryError,
+  InvalidInputError,
+  SubscriptionNotFoundError,
+  WebSubError,
+  type Subscriber,
+  type Subscription,
+} from '@websubsub/core';
+
+import type { NotificationLog } from './notifications.js';
+
+/** A subscription as the JSON API shows it: every field but the secret, dates in ISO 8601. */
+export function subscriptionJson(subscription: Subscription): Record<string, unknown> {
+  const { secret, ...fields } = subscription;
+  const out: Record<string, unknown> = { hasSecret: secret !== null };
+  for (const [name, value] of Object.entries(fields)) {
+    out[name] = value instanceof Date ? value.toISOString() : value;
+  }
+  return out;
+}
+
+const problem = (code: string, message: string) => ({ error: { code, message } });
+
+/** The sample's JSON API over subscriptions and received notifications. */
+export function createApiRouter(subscriber: Subscriber, notifications: NotificationLog): Router {
+  const router = new Router();
+
+  router.post('/subscriptions', async (ctx) => {
+    const input = ctx.request.body as Record<string, unknown> | undefined;
+    if (!input || typeof input !== 'object' || Array.isArray(input)) {
+      ctx.status = 400;
+      ctx.body = problem('invalid_input', 'Send a JSON object: { "topic", "hub"?, "leaseSeconds"?, "secret"? }');
+      return;
+    }
+    const { topic, hub, leaseSeconds, secret } = input;
+    const wrongType =
+      typeof topic !== 'string'
+        ? 'topic must be a string'
+        : hub !== undefined && hub !== null && typeof hub !== 'string'
+          ? 'hub must be a string'
+          : leaseSeconds !== undefined && leaseSeconds !== null && typeof leaseSeconds !== 'number'
+            ? 'leaseSeconds must be a number'
+            : secret !== undefined && secret !== null && typeof secret !== 'string'
+              ? 'secret must be a string'
+              : null;
+    if (wrongType) {
+      ctx.status = 400;
+      ctx.body = problem('invalid_input', wrongType);
+      return;
+    }
+
+    try {
+      const subscription = await subscriber.subscribe({
+        topic: topic as string,
+        ...(typeof hub === 'string' && hub !== '' ? { hub } : {}),
+        ...(typeof leaseSeconds === 'number' ? { leaseSeconds } : {}),
+        ...(typeof secret === 'string' ? { secret } : {}),
+      });
+      ctx.status = 202;
+      ctx.body = subscriptionJson(subscription);
+    } catch (error) {
+      if (error instanceof InvalidInputError || error instanceof DiscoveryError) {
+        ctx.status = 400;
+        ctx.body = problem(error.code, error.message);
+        return;
+      }
+      if (error instanceof WebSubError && error.code === 'blocked_address') {
+        ctx.status = 400;
+        ctx.body = problem(error.code, error.message);
+        return;
+      }
+      throw error;
+    }
+  });
+
+  router.get('/subscriptions', async (ctx) => {
+    const all: Record<string, unknown>[] = [];
+    let after: string | undefined;
+    do {
+      const page = await subscriber.list({}, { limit: 500, ...(after ? { after } : {}) });
+      all.push(...page.items.map(subscriptionJson));
+      after = page.next ?? undefined;
+    } while (after);
+    ctx.body = all;
+  });
+
+  router.get('/subscriptions/:id', async (ctx) => {
+    const subscription = await subscriber.get(ctx.params.id as string);
+    if (!subscription) {
+      ctx.status = 404;
+      ctx.body = problem('not_found', `No subscription with id ${ctx.params.id}`);
+      return;
+    }
+    ctx.body = subscriptionJson(subscription);
+  });
+
+  router.delete('/subscriptions/:id', async (ctx) => {
+    try {
+      const subscription = await subscriber.unsubscribe(ctx.params.id as string);
+      ctx.status = 202;
+      ctx.body = subscriptionJson(subscription);
+    } catch (error) {
+      if (!(error instanceof SubscriptionNotFoundError)) throw error;
+      ctx.status = 404;
+      ctx.body = problem('not_found', error.message);
+    }
+  });
+
+  router.get('/notifications', (ctx) => {
+    ctx.body = notifications.newestFirst();
+  });
+
+  return router;
+}

@@ -1,0 +1,79 @@
+/** Everything the sample app reads from its environment, with defaults applied. */
+export interface SampleConfig {
+  port: number;
+  siteUrl: string;
+  logLevel: string;
+  databaseUrl: string | null;
+  mongodbUrl: string | null;
+  redisUrl: string | null;
+  defaultHub: string | null;
+  blockPrivateAddresses: boolean;
+  dashboardToken: string | null;
+  /** Seconds. */
+  refreshInterval: number;
+  retryInterval: number;
+  renewBefore: number;
+  verifyWaitTime: number;
+  retryBackoffMax: number;
+  hubTimeout: number;
+  maxConnectionRetries: number;
+  maxHubErrorRetries: number;
+  maxVerifyTimeouts: number;
+  maxVerifyErrors: number;
+  notificationsKept: number;
+}
+
+/** Thrown for an environment variable that cannot be used. */
+export class ConfigError extends Error {}
+
+function seconds(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw.trim() === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value <= 0) {
+    throw new ConfigError(`${name} must be a positive number of seconds, got ${JSON.stringify(raw)}`);
+  }
+  return value;
+}
+
+function count(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw.trim() === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 0) {
+    throw new ConfigError(`${name} must be a whole number, got ${JSON.stringify(raw)}`);
+  }
+  return value;
+}
+
+const text = (env: NodeJS.ProcessEnv, name: string): string | null => {
+  const raw = env[name];
+  return raw === undefined || raw.trim() === '' ? null : raw.trim();
+};
+
+/** Read the sample's configuration; throws `ConfigError` naming the variable that is wrong. */
+export function readConfig(env: NodeJS.ProcessEnv = process.env): SampleConfig {
+  const port = count(env, 'PORT', 3000);
+  return {
+    port,
+    siteUrl: text(env, 'SITE_URL') ?? `http://localhost:${port}`,
+    logLevel: text(env, 'LOG_LEVEL') ?? 'info',
+    databaseUrl: text(env, 'DATABASE_URL'),
+    mongodbUrl: text(env, 'MONGODB_URL'),
+    redisUrl: text(env, 'REDIS_URL'),
+    defaultHub: text(env, 'WEBSUBSUB_DEFAULT_HUB'),
+    blockPrivateAddresses: text(env, 'WEBSUBSUB_BLOCK_PRIVATE_ADDRESSES') === 'true',
+    dashboardToken: text(env, 'WEBSUBSUB_DASHBOARD_TOKEN'),
+    refreshInterval: seconds(env, 'WEBSUBSUB_REFRESH_INTERVAL', 3600),
+    retryInterval: seconds(env, 'WEBSUBSUB_RETRY_INTERVAL', 600),
+    renewBefore: seconds(env, 'WEBSUBSUB_RENEW_BEFORE', 86_400),
+    verifyWaitTime: seconds(env, 'WEBSUBSUB_VERIFY_WAIT_TIME', 60),
+    retryBackoffMax: seconds(env, 'WEBSUBSUB_RETRY_BACKOFF_MAX', 86_400),
+    hubTimeout: seconds(env, 'WEBSUBSUB_HUB_TIMEOUT', 30),
+    maxConnectionRetries: count(env, 'WEBSUBSUB_MAX_CONNECTION_RETRIES', 10),
+    maxHubErrorRetries: count(env, 'WEBSUBSUB_MAX_HUB_ERROR_RETRIES', 10),
+    maxVerifyTimeouts: count(env, 'WEBSUBSUB_MAX_VERIFY_TIMEOUTS', 10),
+    maxVerifyErrors: count(env, 'WEBSUBSUB_MAX_VERIFY_ERRORS', 10),
+    notificationsKept: count(env, 'WEBSUBSUB_NOTIFICATIONS_KEPT', 1000),
+  };
+}

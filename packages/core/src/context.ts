@@ -1,0 +1,84 @@
+import type { SubscriberEventEmitter } from './events.js';
+import type { HttpOptions } from './http-client.js';
+import type { LockProvider } from './lock.js';
+import type { Logger } from './logger.js';
+import type { JobQueue } from './queue.js';
+import type { SubscriptionStore } from './store.js';
+import type { Subscription, SubscriptionCounter } from './subscription.js';
+
+/** A payload as the application receives it. */
+export interface Notification {
+  /** The subscription, as stored when the content is handed over. */
+  subscription: Subscription;
+  /** The subscribed topic (identified by the callback URL, never by the `Link` headers). */
+  topic: string;
+  /** The hub the subscription is with. */
+  hub: string;
+  /** `Content-Type` as sent, parameters (such as charset) included; `null` when absent. */
+  contentType: string | null;
+  /** Request headers as sent, names in lower case (framing headers left out). */
+  headers: Record<string, string>;
+  /** The raw body bytes, exactly as received and signed. */
+  body: Buffer;
+  /** When the callback accepted the content. */
+  receivedAt: Date;
+}
+
+/** Receives content for one named handler. A rejection makes the queue retry it. */
+export type NotificationHandler = (notification: Notification) => Promise<void> | void;
+
+/** A named handler with its own callback route. */
+export interface HandlerDefinition {
+  /** Receives the content. */
+  handle: NotificationHandler;
+  /** Path of its callbacks, before the id. @default `${callbackPath}/${name}` */
+  path?: string;
+}
+
+/** Everything the lifecycle steps share: the three roles, settings, clock and events. */
+export interface SubscriberContext {
+  readonly store: SubscriptionStore;
+  readonly queue: JobQueue;
+  readonly lock: LockProvider;
+  readonly logger: Logger;
+  readonly events: SubscriberEventEmitter;
+  readonly settings: SubscriberSettings;
+  now(): Date;
+}
+
+/** Settings after defaults are applied. */
+export interface SubscriberSettings {
+  baseUrl: string;
+  callbackPath: string;
+  handlers: Map<string, { handle: NotificationHandler; path: string }>;
+  defaultHandler: string;
+  defaultHub: string | null;
+  leaseSeconds: number | null;
+  http: HttpOptions;
+  hubHttp: HttpOptions;
+  maxBodyBytes: number;
+  maxChallengeBytes: number;
+  verifyWaitMs: number;
+  assumedLeaseSeconds: number;
+  maxLeaseSeconds: number;
+  lockTtlMs: number;
+  autofixCallbackUrls: boolean;
+  refreshIntervalMs: number;
+  renewBeforeMs: number;
+  retryIntervalMs: number;
+  retryBackoffMaxMs: number;
+  maxRetries: Record<SubscriptionCounter, number>;
+  sweepPageSize: number;
+}
+
+/** Queue job names, one per kind of work. */
+export const JOBS = {
+  subscribe: 'websubsub.subscribe',
+  unsubscribe: 'websubsub.unsubscribe',
+  deliver: 'websubsub.deliver',
+  refresh: 'websubsub.refresh',
+  retry: 'websubsub.retry',
+} as const;
+
+/** The lock key of one subscription. */
+export const lockKey = (id: string): string => `subscription:${id}`;

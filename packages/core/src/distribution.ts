@@ -1,0 +1,125 @@
+import { JOBS, type Notification, type SubscriberContext } from './context.js';
+import type { CallbackRequest, CallbackResponse } from './http-handler.js';
+import { verifySignature } from './signature.js';
+import { isEnded, type Subscription } from './subscription.js';
+
+/** A delivery as the queue carries it: JSON only, the body in base64. */
+export interface DeliveryJob {
+  [key: string]: unknown;
+  subscriptionId: string;
+  contentType: string | null;
+  headers: Record<string, string>;
+  body: string;
+  receivedAt: string;
+}
+
+/** Headers about the transfer rather than the content: not passed on to handlers. */
+const FRAMING = new Set(['content-length', 'transfer-encoding', 'connection', 'keep-alive', 'host']);
+
+const text = (status: number, body: string, headers: Record<string, string> = {}) => ({
+  status,
+  headers: { 'content-type': 'text/plain; charset=utf-8', ...headers },
+  body,
+});
+
+/**
+ * Take content the hub POSTed to a callback: check the signature over the raw bytes, queue the
+ * content for its handler, answer 2xx at once. Content with a wrong signature is acknowledged
+ * but dropped (as the Recommendation allows, so a forger learns nothing); content without a
+ * signature for a subscription that has a secret is refused with 403.
+ */
+export async function acceptDelivery(
+  context: SubscriberContext,
+  record: Subscription,
+  request: CallbackRequest,
+  body: Buffer,
+): Promise<CallbackResponse> {
+  if (isEnded(record)) {
+    context.events.emit('delivery:rejected', { subscriptionId: record.id, reason: 'ended' });
+    return text(410, 'Subscription has ended');
+  }
+
+  if (record.secret !== null) {
+    const header = firstHeader(request.headers['x-hub-signature']);
+    const check = verifySignature(header, body, record.secret);
+    if (!check.valid) {
+      context.events.emit('delivery:rejected', { subscriptionId: record.id, reason: check.reason });
+      context.logger.warn(
+        { subscriptionId: record.id, reason: check.reason },
+        'Content refused: signature does not hold',
+      );
+      return check.reason === 'missing'
+        ? text(403, 'X-Hub-Signature is required')
+        : text(202, 'Accepted');
+    }
+  }
+
+  const job: DeliveryJob = {
+    subscriptionId: record.id,
+    contentType: firstHeader(request.headers['content-type']) ?? null,
+    headers: passedHeaders(request.headers),
+    body: body.toString('base64'),
+    receivedAt: context.now().toISOString(),
+  };
+  try {
+    await context.queue.enqueue(JOBS.deliver, job);
+  } catch (error) {
+    // Not acknowledged, so the hub keeps the content and sends it again later.
+    context.events.emit('delivery:rejected', { subscriptionId: record.id, reason: 'queue_unavailable' });
+    context.logger.error({ subscriptionId: record.id, error }, 'Could not queue content');
+    return text(503, 'Try again later', { 'retry-after': '30' });
+  }
+
+  context.events.emit('delivery:accepted', { subscription: record, bytes: body.length });
+  return text(202, 'Accepted');
+}
+
+/** Run a queued delivery: hand it to the subscription's handler, then note when it arrived. */
+export async function runDelivery(context: SubscriberContext, job: DeliveryJob): Promise<void> {
+  const record = await context.store.get(job.subscriptionId);
+  if (!record) {
+    context.logger.warn({ subscriptionId: job.subscriptionId }, 'Content for a deleted subscription');
+    return;
+  }
+  const handler = context.settings.handlers.get(record.handler);
+  if (!handler) throw new Error(`No handler named ${record.handler} is configured`);
+
+  const receivedAt = new Date(job.receivedAt);
+  const notification: Notification = {
+    subscription: record,
+    topic: record.topic,
+    hub: record.hub,
+    contentType: job.contentType,
+    headers: job.headers,
+    body: Buffer.from(job.body, 'base64'),
+    receivedAt,
+  };
+
+  const started = performance.now();
+  await handler.handle(notification);
+  context.events.emit('delivery:handled', {
+    subscription: record,
+    durationMs: performance.now() - started,
+  });
+
+  // The handler has run: a failure to note the time must not make the queue run it again.
+  try {
+    await context.store.transition(record.id, { set: { lastDeliveryAt: receivedAt } });
+  } catch (error) {
+    context.logger.warn({ subscriptionId: record.id, error }, 'Could not record delivery time');
+  }
+}
+
+function firstHeader(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
+}
+
+function passedHeaders(headers: CallbackRequest['headers']): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    const lower = name.toLowerCase();
+    if (value === undefined || FRAMING.has(lower)) continue;
+    out[lower] = Array.isArray(value) ? value.join(', ') : value;
+  }
+  return out;
+}

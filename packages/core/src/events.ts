@@ -1,0 +1,83 @@
+import { EventEmitter } from 'node:events';
+
+import type { SignatureFailure } from './signature.js';
+import type { Subscription } from './subscription.js';
+
+/** Why content sent to a callback was not handed to the application. */
+export type DeliveryRejection =
+  | 'unknown_subscription'
+  | 'ended'
+  | 'too_large'
+  | 'duplicate'
+  | 'queue_unavailable'
+  | SignatureFailure;
+
+/** Every lifecycle event the subscriber emits, with what each listener receives. */
+export interface SubscriberEvents {
+  /** A subscribe or unsubscribe request is about to be sent to the hub. */
+  'request:sent': { subscription: Subscription; mode: 'subscribe' | 'unsubscribe' };
+  /** The hub answered a request (or could not be reached: `status` is `null`). */
+  'hub:answered': {
+    subscription: Subscription;
+    mode: 'subscribe' | 'unsubscribe';
+    status: number | null;
+    error: string | null;
+  };
+  /** The hub verified intent and the subscriber confirmed it. */
+  verified: { subscription: Subscription; mode: 'subscribe' | 'unsubscribe'; leaseSeconds: number | null };
+  /** A verification was refused (wrong topic, nothing pending, malformed). */
+  'verification:refused': { subscriptionId: string; mode: string | null; reason: string };
+  /** The hub denied a subscription. */
+  denied: { subscription: Subscription; reason: string | null };
+  /** Content was accepted and queued for its handler. */
+  'delivery:accepted': { subscription: Subscription; bytes: number };
+  /** Content was refused or ignored. */
+  'delivery:rejected': { subscriptionId: string; reason: DeliveryRejection };
+  /** A handler finished with content. */
+  'delivery:handled': { subscription: Subscription; durationMs: number };
+  /** A handler threw; the queue may retry it. */
+  'handler:failed': { subscriptionId: string; error: unknown; final: boolean };
+  /** A verified subscription is being renewed before its lease ends. */
+  'lease:renewing': { subscription: Subscription };
+  /** A failed request will be retried at `retryAt`. */
+  'retry:scheduled': { subscription: Subscription; retryAt: Date };
+  /** A subscription reached a maximum of retries and will not be retried by itself. */
+  'retry:gave-up': { subscription: Subscription; reason: string };
+}
+
+/** A listener of one subscriber event. */
+export type SubscriberListener<K extends keyof SubscriberEvents> = (
+  event: SubscriberEvents[K],
+) => void;
+
+/** A typed event emitter; a throwing listener is logged by the subscriber, never rethrown. */
+export class SubscriberEventEmitter {
+  private readonly emitter = new EventEmitter();
+
+  constructor(private readonly onListenerError: (error: unknown) => void) {
+    this.emitter.setMaxListeners(0);
+  }
+
+  /** Listen to an event. */
+  on<K extends keyof SubscriberEvents>(name: K, listener: SubscriberListener<K>): this {
+    this.emitter.on(name, listener);
+    return this;
+  }
+
+  /** Stop listening. */
+  off<K extends keyof SubscriberEvents>(name: K, listener: SubscriberListener<K>): this {
+    this.emitter.off(name, listener);
+    return this;
+  }
+
+  /** Emit to every listener; listener failures never reach the caller. */
+  emit<K extends keyof SubscriberEvents>(name: K, event: SubscriberEvents[K]): void {
+    for (const listener of this.emitter.listeners(name)) {
+      try {
+        (listener as SubscriberListener<K>)(event);
+      } catch (error) {
+        this.onListenerError(error);
+      }
+    }
+  }
+}

@@ -1,0 +1,217 @@
+import { lockKey, type SubscriberContext } from './context.js';
+import { WebSubError } from './errors.js';
+import { sendHubRequest, type HubMode, type HubOutcome } from './hub-request.js';
+import type { TransitionCondition } from './store.js';
+import type { SubscribeStatus, Subscription, SubscriptionCounter } from './subscription.js';
+
+/** Thrown by a task that found its subscription locked by another worker; the queue retries it. */
+export class SubscriptionBusyError extends WebSubError {
+  constructor(id: string) {
+    super('subscription_busy', `Subscription ${id} is locked by another worker`);
+  }
+}
+
+/** Data of a subscribe or unsubscribe task. */
+export interface RequestJob {
+  [key: string]: unknown;
+  subscriptionId: string;
+}
+
+/** Subscribe states from which a (re)subscribe request may be sent. */
+const SUBSCRIBABLE: SubscribeStatus[] = [
+  'requesting',
+  'connerror',
+  'huberror',
+  'verifying',
+  'verifyerror',
+  'verified',
+];
+
+/** The callback URL a record should have under the current base URL and handler routes. */
+export function callbackUrlFor(context: SubscriberContext, handler: string, id: string): string | null {
+  const route = context.settings.handlers.get(handler);
+  if (!route) return null;
+  return `${context.settings.baseUrl}${route.path}/${id}`;
+}
+
+/**
+ * Send one subscribe or unsubscribe request for a record, holding its lock, and record what
+ * the hub answered. The record is marked `requesting` before the request goes out, so that a
+ * hub verifying inside the request finds it pending on every instance.
+ */
+export async function sendRequest(context: SubscriberContext, id: string, mode: HubMode): Promise<void> {
+  const lock = await context.lock.acquire(lockKey(id), context.settings.lockTtlMs);
+  if (!lock) throw new SubscriptionBusyError(id);
+
+  try {
+    const record = await context.store.get(id);
+    if (!record) return;
+
+    const prepared = await prepare(context, record, mode);
+    if (!prepared) return;
+
+    context.events.emit('request:sent', { subscription: prepared, mode });
+    const outcome = await sendHubRequest(prepared, mode, context.settings.hubHttp);
+    await recordOutcome(context, prepared, mode, outcome);
+  } finally {
+    await lock.release().catch((error: unknown) => {
+      context.logger.warn({ subscriptionId: id, error }, 'Could not release lock');
+    });
+  }
+}
+
+async function prepare(
+  context: SubscriberContext,
+  record: Subscription,
+  mode: HubMode,
+): Promise<Subscription | null> {
+  const now = context.now();
+  const retryAt = new Date(now.getTime() + context.settings.verifyWaitMs);
+
+  const expected = callbackUrlFor(context, record.handler, record.id);
+  let callbackUrl = record.callbackUrl;
+  if (expected === null) {
+    await context.store.transition(record.id, {
+      set: { lastError: `No handler named ${record.handler} is configured`, retryAt: null },
+    });
+    context.logger.error({ subscriptionId: record.id }, `No handler named ${record.handler}`);
+    return null;
+  }
+  if (expected !== record.callbackUrl) {
+    if (!context.settings.autofixCallbackUrls) {
+      await markCallbackChanged(context, record, mode, expected);
+      return null;
+    }
+    context.logger.info(
+      { subscriptionId: record.id, from: record.callbackUrl, to: expected },
+      'Callback URL changed; using the new one',
+    );
+    callbackUrl = expected;
+  }
+
+  if (mode === 'subscribe') {
+    return context.store.transition(record.id, {
+      when: { unsubscribeStatus: null, subscribeStatus: SUBSCRIBABLE },
+      set: { subscribeStatus: 'requesting', lastSubscribeAt: now, retryAt, callbackUrl },
+    });
+  }
+  return context.store.transition(record.id, {
+    when: { unsubscribeStatus: ['requesting', 'connerror', 'huberror', 'verifying', 'verifyerror'] },
+    set: { unsubscribeStatus: 'requesting', lastUnsubscribeAt: now, retryAt, callbackUrl },
+  });
+}
+
+/** With automatic fixing off, a changed callback URL is an error shown on the record. */
+async function markCallbackChanged(
+  context: SubscriberContext,
+  record: Subscription,
+  mode: HubMode,
+  expected: string,
+): Promise<void> {
+  const field = mode === 'subscribe' ? 'subscribeStatus' : 'unsubscribeStatus';
+  const message = `Callback URL changed to ${expected}; automatic fixing is off`;
+  await context.store.transition(record.id, {
+    set: { [field]: 'connerror', lastError: message, retryAt: null },
+  });
+  context.logger.error({ subscriptionId: record.id, callbackUrl: record.callbackUrl }, message);
+}
+
+/** Record the hub's answer, scheduling the next attempt or giving up. */
+async function recordOutcome(
+  context: SubscriberContext,
+  record: Subscription,
+  mode: HubMode,
+  outcome: HubOutcome,
+): Promise<void> {
+  const field = mode === 'subscribe' ? 'subscribeStatus' : 'unsubscribeStatus';
+  const when: TransitionCondition =
+    mode === 'subscribe'
+      ? { subscribeStatus: 'requesting', unsubscribeStatus: null }
+      : { unsubscribeStatus: 'requesting' };
+  const status = outcome.kind === 'connection_error' ? null : outcome.status;
+  const error = outcome.kind === 'accepted' ? null : outcome.reason;
+  context.events.emit('hub:answered', { subscription: record, mode, status, error });
+
+  if (outcome.kind === 'accepted') {
+    // A verification that arrived during the request has already moved the record on.
+    await context.store.transition(record.id, {
+      when,
+      set: {
+        [field]: 'verifying',
+        lastError: null,
+        retryAt: new Date(context.now().getTime() + context.settings.verifyWaitMs),
+      },
+    });
+    context.logger.info({ subscriptionId: record.id, mode, status }, 'Hub accepted the request');
+    return;
+  }
+
+  const counter: SubscriptionCounter =
+    outcome.kind === 'hub_error' ? 'hubErrors' : 'connectionErrors';
+  const failed = await context.store.transition(record.id, {
+    when,
+    set: { [field]: outcome.kind === 'hub_error' ? 'huberror' : 'connerror', lastError: outcome.reason },
+    increment: { [counter]: 1 },
+  });
+  context.logger.warn({ subscriptionId: record.id, mode, reason: outcome.reason }, 'Hub request failed');
+  if (failed) {
+    const retryAfterMs = outcome.kind === 'hub_error' ? outcome.retryAfterMs : null;
+    await scheduleRetry(context, failed, counter, retryAfterMs);
+  }
+}
+
+/**
+ * After the n-th failure of a kind: the first retry comes at the next sweep, each later one
+ * waits about twice as long (±20 % jitter) up to the backoff cap; a hub's `Retry-After` pushes
+ * it later still. At the kind's maximum the subscription is given up: no `retryAt`, logged once.
+ */
+export async function scheduleRetry(
+  context: SubscriberContext,
+  record: Subscription,
+  counter: SubscriptionCounter,
+  retryAfterMs: number | null = null,
+): Promise<Subscription | null> {
+  const failures = record[counter];
+  const maximum = context.settings.maxRetries[counter];
+  const now = context.now().getTime();
+
+  if (failures >= maximum) {
+    const reason = `Gave up after ${failures} ${COUNTER_NAMES[counter]}`;
+    const updated = await context.store.transition(record.id, {
+      set: { retryAt: null, lastError: `${reason}: ${record.lastError ?? 'no detail'}` },
+    });
+    context.logger.error({ subscriptionId: record.id, topic: record.topic }, reason);
+    if (updated) context.events.emit('retry:gave-up', { subscription: updated, reason });
+    return updated;
+  }
+
+  const delay = backoffDelay(context, failures);
+  const retryAt = new Date(now + Math.max(delay, retryAfterMs ?? 0));
+  const updated = await context.store.transition(record.id, { set: { retryAt } });
+  if (updated) context.events.emit('retry:scheduled', { subscription: updated, retryAt });
+  return updated;
+}
+
+/** Delay before the retry after `failures` failures of one kind. */
+export function backoffDelay(context: SubscriberContext, failures: number): number {
+  if (failures <= 1) return 0;
+  const { retryIntervalMs, retryBackoffMaxMs } = context.settings;
+  const base = Math.min(retryBackoffMaxMs, retryIntervalMs * 2 ** (failures - 1));
+  const jittered = base * (0.8 + Math.random() * 0.4);
+  return Math.min(retryBackoffMaxMs, Math.round(jittered));
+}
+
+const COUNTER_NAMES: Record<SubscriptionCounter, string> = {
+  connectionErrors: 'connection errors',
+  hubErrors: 'hub errors',
+  verifyTimeouts: 'verification timeouts',
+  verifyErrors: 'verification errors',
+};
+
+/** Has upkeep given up on this record (a failed state with nothing scheduled)? */
+export function hasGivenUp(record: Subscription): boolean {
+  const failed = ['connerror', 'huberror', 'verifyerror'];
+  const unsubscribing = record.unsubscribeStatus;
+  if (unsubscribing !== null) return failed.includes(unsubscribing) && record.retryAt === null;
+  return failed.includes(record.subscribeStatus) && record.retryAt === null;
+}

@@ -1,0 +1,154 @@
+import { JOBS, lockKey, type SubscriberContext } from './context.js';
+import { scheduleRetry } from './lifecycle.js';
+import type { Page } from './store.js';
+import type { Subscription, SubscriptionCounter } from './subscription.js';
+
+/** What one sweep did. */
+export interface SweepReport {
+  /** Records the sweep looked at. */
+  examined: number;
+  /** Requests queued. */
+  queued: number;
+  /** Records skipped because another worker held their lock. */
+  busy: number;
+  /** Records given up on during this sweep. */
+  gaveUp: number;
+}
+
+const emptyReport = (): SweepReport => ({ examined: 0, queued: 0, busy: 0, gaveUp: 0 });
+
+/** Walk every page of a query, one page in memory at a time. */
+async function eachPage(
+  fetch: (after: string | undefined) => Promise<Page>,
+  visit: (record: Subscription) => Promise<void>,
+): Promise<void> {
+  let after: string | undefined;
+  do {
+    const page = await fetch(after);
+    for (const record of page.items) await visit(record);
+    after = page.next ?? undefined;
+  } while (after !== undefined);
+}
+
+/** Run `work` on a record while holding its lock; `false` when another worker holds it. */
+async function withRecordLock(
+  context: SubscriberContext,
+  id: string,
+  work: () => Promise<void>,
+): Promise<boolean> {
+  const lock = await context.lock.acquire(lockKey(id), context.settings.lockTtlMs);
+  if (!lock) return false;
+  try {
+    await work();
+  } finally {
+    await lock.release().catch(() => undefined);
+  }
+  return true;
+}
+
+/**
+ * Renew verified subscriptions whose lease ends within the renewal window (expired ones too):
+ * each is marked `requesting` and a subscribe request queued. Denied, unsubscribing and
+ * failed records are not touched here.
+ */
+export async function refreshSubscriptions(context: SubscriberContext): Promise<SweepReport> {
+  const report = emptyReport();
+  const now = context.now();
+  const before = new Date(now.getTime() + context.settings.renewBeforeMs);
+  const limit = context.settings.sweepPageSize;
+
+  await eachPage(
+    (after) => context.store.findLeasesEndingBefore(before, { limit, ...(after ? { after } : {}) }),
+    async (record) => {
+      report.examined++;
+      const locked = await withRecordLock(context, record.id, async () => {
+        const renewing = await context.store.transition(record.id, {
+          when: { subscribeStatus: 'verified', unsubscribeStatus: null },
+          set: {
+            subscribeStatus: 'requesting',
+            retryAt: new Date(now.getTime() + context.settings.verifyWaitMs),
+          },
+        });
+        if (!renewing) return;
+
+        context.events.emit('lease:renewing', { subscription: renewing });
+        await context.queue.enqueue(JOBS.subscribe, { subscriptionId: record.id });
+        report.queued++;
+      });
+      if (!locked) report.busy++;
+    },
+  );
+
+  if (report.examined > 0) context.logger.info({ ...report }, 'Refresh sweep done');
+  return report;
+}
+
+/**
+ * Retry what failed or was lost: connection and hub errors once their backoff has passed,
+ * malformed verifications, requests the hub never verified within the wait time, and
+ * `requesting` records whose task never ran. Subscribe and unsubscribe alike; denied and
+ * verified records are left alone.
+ */
+export async function retryFailed(context: SubscriberContext): Promise<SweepReport> {
+  const report = emptyReport();
+  const now = context.now();
+  const limit = context.settings.sweepPageSize;
+
+  await eachPage(
+    (after) => context.store.findDueForRetry(now, { limit, ...(after ? { after } : {}) }),
+    async (record) => {
+      report.examined++;
+      const locked = await withRecordLock(context, record.id, async () => {
+        const current = await context.store.get(record.id);
+        if (!current || current.retryAt === null || current.retryAt.getTime() > now.getTime()) {
+          return;
+        }
+        const outcome = await retryOne(context, current);
+        if (outcome === 'queued') report.queued++;
+        if (outcome === 'gave-up') report.gaveUp++;
+      });
+      if (!locked) report.busy++;
+    },
+  );
+
+  if (report.examined > 0) context.logger.info({ ...report }, 'Retry sweep done');
+  return report;
+}
+
+async function retryOne(
+  context: SubscriberContext,
+  record: Subscription,
+): Promise<'queued' | 'gave-up' | 'cleared'> {
+  const unsubscribing = record.unsubscribeStatus !== null;
+  const status = unsubscribing ? record.unsubscribeStatus : record.subscribeStatus;
+  if (status === 'verified' || status === 'denied' || status === null) {
+    await context.store.transition(record.id, { set: { retryAt: null } });
+    return 'cleared';
+  }
+
+  // Verifications that never came, or came malformed, count against their own maximum here;
+  // connection and hub errors were counted (and given up on) when they happened.
+  const counter: SubscriptionCounter | null =
+    status === 'verifying' ? 'verifyTimeouts' : status === 'verifyerror' ? 'verifyErrors' : null;
+  let current = record;
+  if (status === 'verifying') {
+    const timedOut = await context.store.transition(record.id, {
+      when: unsubscribing ? { unsubscribeStatus: 'verifying' } : { subscribeStatus: 'verifying' },
+      set: { lastError: 'The hub did not verify intent in time' },
+      increment: { verifyTimeouts: 1 },
+    });
+    if (!timedOut) return 'cleared';
+    current = timedOut;
+  }
+  if (counter && current[counter] >= context.settings.maxRetries[counter]) {
+    await scheduleRetry(context, current, counter);
+    return 'gave-up';
+  }
+
+  const pushedBack = new Date(context.now().getTime() + context.settings.verifyWaitMs);
+  await context.store.transition(record.id, { set: { retryAt: pushedBack } });
+  await context.queue.enqueue(unsubscribing ? JOBS.unsubscribe : JOBS.subscribe, {
+    subscriptionId: record.id,
+  });
+  return 'queued';
+}

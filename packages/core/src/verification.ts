@@ -1,0 +1,201 @@
+import type { CallbackResponse } from './http-handler.js';
+import type { SubscriberContext } from './context.js';
+import type { QueryValue } from './query.js';
+import type { TransitionCondition } from './store.js';
+import type { SubscribeStatus, Subscription, UnsubscribeStatus } from './subscription.js';
+
+/** Subscribe states in which a request of ours may still be waiting for the hub's verification. */
+const SUBSCRIBE_PENDING: SubscribeStatus[] = [
+  'requesting',
+  'connerror',
+  'huberror',
+  'verifying',
+  'verifyerror',
+  'verified',
+];
+const UNSUBSCRIBE_PENDING: UnsubscribeStatus[] = [
+  'requesting',
+  'connerror',
+  'huberror',
+  'verifying',
+  'verifyerror',
+  'verified',
+];
+
+const plain = (status: number, body: string | Buffer): CallbackResponse => ({
+  status,
+  headers: { 'content-type': 'text/plain; charset=utf-8', 'x-content-type-options': 'nosniff' },
+  body,
+});
+
+/** The condition under which a verification of `mode` confirms a request we made. */
+function pendingCondition(mode: 'subscribe' | 'unsubscribe', topic: string): TransitionCondition {
+  return mode === 'subscribe'
+    ? { topic, unsubscribeStatus: null, subscribeStatus: SUBSCRIBE_PENDING }
+    : { topic, unsubscribeStatus: UNSUBSCRIBE_PENDING };
+}
+
+function isPending(record: Subscription, mode: 'subscribe' | 'unsubscribe'): boolean {
+  return mode === 'subscribe'
+    ? record.unsubscribeStatus === null && SUBSCRIBE_PENDING.includes(record.subscribeStatus)
+    : record.unsubscribeStatus !== null;
+}
+
+/**
+ * Answer a hub's GET to a callback: intent verification (subscribe or unsubscribe) or denial.
+ * Only a request we made, of that mode, for exactly that topic is confirmed, by echoing the
+ * challenge bytes; anything else is 404, and malformed requests 400.
+ */
+export async function answerVerification(
+  context: SubscriberContext,
+  record: Subscription,
+  params: Map<string, QueryValue[]>,
+): Promise<CallbackResponse> {
+  const single = (name: string): QueryValue | null | 'repeated' => {
+    const values = params.get(name);
+    if (!values) return null;
+    return values.length === 1 ? (values[0] as QueryValue) : 'repeated';
+  };
+  for (const name of params.keys()) {
+    if (name.startsWith('hub.') && single(name) === 'repeated') {
+      return refuse(context, record.id, null, 400, `Repeated ${name}`);
+    }
+  }
+
+  const modeValue = single('hub.mode') as QueryValue | null;
+  const topicValue = single('hub.topic') as QueryValue | null;
+  const mode = modeValue?.text ?? null;
+  if (mode === null || mode === '') return refuse(context, record.id, mode, 400, 'Missing hub.mode');
+  if (topicValue === null || topicValue.text === null || topicValue.text === '') {
+    return refuse(context, record.id, mode, 400, 'Missing hub.topic');
+  }
+  const topic = topicValue.text;
+
+  if (mode === 'denied') return recordDenial(context, record, topic, single('hub.reason'));
+  if (mode !== 'subscribe' && mode !== 'unsubscribe') {
+    return refuse(context, record.id, mode, 400, `Unknown hub.mode ${mode}`);
+  }
+  if (topic !== record.topic) return refuse(context, record.id, mode, 404, 'Topic does not match');
+  if (!isPending(record, mode)) {
+    return refuse(context, record.id, mode, 404, `No ${mode} request is pending`);
+  }
+
+  const challenge = single('hub.challenge') as QueryValue | null;
+  if (challenge === null || challenge.bytes.length === 0) {
+    return verifyError(context, record, mode, 'Missing hub.challenge');
+  }
+  if (challenge.bytes.length > context.settings.maxChallengeBytes) {
+    return verifyError(context, record, mode, 'hub.challenge is too long');
+  }
+
+  let leaseSeconds: number | null = null;
+  if (mode === 'subscribe') {
+    const lease = (single('hub.lease_seconds') as QueryValue | null)?.text ?? null;
+    if (lease === null || lease === '') {
+      return verifyError(context, record, mode, 'Missing hub.lease_seconds');
+    }
+    if (!/^\d{1,15}$/.test(lease)) {
+      return verifyError(context, record, mode, `Invalid hub.lease_seconds ${lease.slice(0, 40)}`);
+    }
+    leaseSeconds = Number(lease);
+  }
+
+  const confirmed = await confirm(context, record, mode, topic, leaseSeconds);
+  if (!confirmed) return refuse(context, record.id, mode, 404, `No ${mode} request is pending`);
+
+  context.events.emit('verified', { subscription: confirmed, mode, leaseSeconds });
+  context.logger.info(
+    { subscriptionId: record.id, mode, topic, leaseSeconds },
+    `Hub verified ${mode} intent`,
+  );
+  return plain(200, challenge.bytes);
+}
+
+async function confirm(
+  context: SubscriberContext,
+  record: Subscription,
+  mode: 'subscribe' | 'unsubscribe',
+  topic: string,
+  leaseSeconds: number | null,
+): Promise<Subscription | null> {
+  const when = pendingCondition(mode, topic);
+  if (mode === 'unsubscribe') {
+    return context.store.transition(record.id, {
+      when,
+      set: { unsubscribeStatus: 'verified', retryAt: null, lastError: null },
+    });
+  }
+
+  // A lease of 0 says nothing useful (one hub always sends it): assume a default so the
+  // subscription is still renewed; clamp very long leases so renewal is never years away.
+  const { assumedLeaseSeconds, maxLeaseSeconds } = context.settings;
+  const granted = leaseSeconds === 0 ? assumedLeaseSeconds : (leaseSeconds as number);
+  const effective = Math.min(granted, maxLeaseSeconds);
+  return context.store.transition(record.id, {
+    when,
+    set: {
+      subscribeStatus: 'verified',
+      leaseExpiresAt: new Date(context.now().getTime() + effective * 1000),
+      retryAt: null,
+      lastError: null,
+      deniedReason: null,
+    },
+  });
+}
+
+/** A malformed verification of a request we did make: refused, counted, and recorded. */
+async function verifyError(
+  context: SubscriberContext,
+  record: Subscription,
+  mode: 'subscribe' | 'unsubscribe',
+  reason: string,
+): Promise<CallbackResponse> {
+  const statusField = mode === 'subscribe' ? 'subscribeStatus' : 'unsubscribeStatus';
+  const when = pendingCondition(mode, record.topic);
+  const failed = await context.store.transition(record.id, {
+    when: { ...when, [statusField]: ['requesting', 'verifying'] },
+    set: { [statusField]: 'verifyerror', lastError: `Verification refused: ${reason}` },
+    increment: { verifyErrors: 1 },
+  });
+  if (!failed) {
+    await context.store.transition(record.id, {
+      when,
+      set: { lastError: `Verification refused: ${reason}` },
+      increment: { verifyErrors: 1 },
+    });
+  }
+  return refuse(context, record.id, mode, 400, reason);
+}
+
+async function recordDenial(
+  context: SubscriberContext,
+  record: Subscription,
+  topic: string,
+  reasonValue: QueryValue | null | 'repeated',
+): Promise<CallbackResponse> {
+  if (topic !== record.topic) return refuse(context, record.id, 'denied', 404, 'Topic does not match');
+
+  const reason =
+    reasonValue && reasonValue !== 'repeated' ? (reasonValue.text ?? '').slice(0, 1000) : null;
+  const denied = await context.store.transition(record.id, {
+    when: { topic },
+    set: { subscribeStatus: 'denied', deniedReason: reason, retryAt: null },
+  });
+  if (!denied) return refuse(context, record.id, 'denied', 404, 'Subscription is gone');
+
+  context.events.emit('denied', { subscription: denied, reason });
+  context.logger.warn({ subscriptionId: record.id, topic, reason }, 'Hub denied the subscription');
+  return plain(200, '');
+}
+
+function refuse(
+  context: SubscriberContext,
+  subscriptionId: string,
+  mode: string | null,
+  status: number,
+  reason: string,
+): CallbackResponse {
+  context.events.emit('verification:refused', { subscriptionId, mode, reason });
+  context.logger.info({ subscriptionId, mode, status, reason }, 'Verification refused');
+  return plain(status, reason);
+}

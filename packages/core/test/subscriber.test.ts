@@ -1,0 +1,285 @@
+import { expect } from 'chai';
+
+import {
+  createMemoryQueue,
+  createSubscriber,
+  signBody,
+  type MemoryQueue,
+  type Notification,
+  type Subscriber,
+  type Subscription,
+} from '../src/index.js';
+import { startCallbackServer, eventually, type CallbackServer } from './helpers/callback-server.js';
+import { startRecordingHub, type RecordingHub } from './helpers/recording-hub.js';
+
+const TOPIC = 'https://publisher.example.com/feed.xml';
+
+describe('subscriber lifecycle (the original project\'s cases, over real sockets)', () => {
+  let hub: RecordingHub;
+  let server: CallbackServer;
+  let queue: MemoryQueue;
+  let subscriber: Subscriber;
+  let received: Notification[];
+
+  beforeEach(async () => {
+    hub = await startRecordingHub();
+    server = await startCallbackServer();
+    queue = createMemoryQueue({ backoffMs: 10 });
+    received = [];
+    subscriber = createSubscriber({
+      baseUrl: server.origin,
+      handlers: { news: (notification) => void received.push(notification) },
+      queue,
+      upkeep: false,
+    });
+    server.attach(subscriber);
+    await subscriber.start();
+  });
+
+  afterEach(async () => {
+    await subscriber.stop();
+    await server.close();
+    await hub.close();
+  });
+
+  /** Subscribe and wait until the hub request was answered. */
+  async function subscribed(extra: { secret?: string; leaseSeconds?: number } = {}) {
+    const record = await subscriber.subscribe({ topic: TOPIC, hub: hub.url, ...extra });
+    await queue.idle();
+    return (await subscriber.get(record.id)) as Subscription;
+  }
+
+  async function verify(record: Subscription, params: Record<string, string>) {
+    const url = new URL(record.callbackUrl);
+    for (const [name, value] of Object.entries(params)) url.searchParams.set(name, value);
+    const response = await fetch(url);
+    return { status: response.status, body: await response.text(), headers: response.headers };
+  }
+
+  it('creating a subscription sends one hub request and leaves it verifying', async () => {
+    const record = await subscribed({ leaseSeconds: 3600, secret: 's3cret' });
+
+    expect(hub.requests).to.have.length(1);
+    const sent = hub.requests[0]!;
+    expect(sent.contentType).to.equal('application/x-www-form-urlencoded');
+    expect(sent.params.get('hub.mode')).to.equal('subscribe');
+    expect(sent.params.get('hub.topic')).to.equal(TOPIC);
+    expect(sent.params.get('hub.callback')).to.equal(record.callbackUrl);
+    expect(sent.params.get('hub.lease_seconds')).to.equal('3600');
+    expect(sent.params.get('hub.secret')).to.equal('s3cret');
+
+    expect(record.subscribeStatus).to.equal('verifying');
+    expect(record.unsubscribeStatus).to.equal(null);
+    expect(record.lastSubscribeAt).to.be.instanceOf(Date);
+    expect(record.callbackUrl).to.equal(`${server.origin}/websub/news/${record.id}`);
+  });
+
+  it('leaves out hub.lease_seconds and hub.secret when none is set', async () => {
+    await subscribed();
+
+    const sent = hub.requests[0]!.params;
+    expect(sent.has('hub.lease_seconds')).to.equal(false);
+    expect(sent.has('hub.secret')).to.equal(false);
+  });
+
+  it('a subscribe verification echoes the challenge and records the lease', async () => {
+    const record = await subscribed();
+    const before = Date.now();
+
+    const answer = await verify(record, {
+      'hub.mode': 'subscribe',
+      'hub.topic': TOPIC,
+      'hub.challenge': 'a/b+c=d',
+      'hub.lease_seconds': '86400',
+    });
+
+    expect(answer.status).to.equal(200);
+    expect(answer.body).to.equal('a/b+c=d');
+    expect(answer.headers.get('content-type')).to.match(/^text\/plain/);
+    const stored = (await subscriber.get(record.id))!;
+    expect(stored.subscribeStatus).to.equal('verified');
+    const expires = stored.leaseExpiresAt!.getTime();
+    expect(expires).to.be.within(before + 86_400_000 - 1000, Date.now() + 86_400_000);
+  });
+
+  for (const [name, params, reason] of [
+    ['without a challenge', { 'hub.lease_seconds': '3600' }, 'Missing hub.challenge'],
+    ['without a lease', { 'hub.challenge': 'abc' }, 'Missing hub.lease_seconds'],
+    ['with a non-numeric lease', { 'hub.challenge': 'abc', 'hub.lease_seconds': 'soon' }, 'Invalid'],
+  ] as const) {
+    it(`a verification ${name} is refused and counted as a verify error`, async () => {
+      const record = await subscribed();
+
+      const answer = await verify(record, { 'hub.mode': 'subscribe', 'hub.topic': TOPIC, ...params });
+
+      expect(answer.status).to.equal(400);
+      expect(answer.body).to.contain(reason);
+      const stored = (await subscriber.get(record.id))!;
+      expect(stored.verifyErrors).to.equal(1);
+      expect(stored.subscribeStatus).to.equal('verifyerror');
+      expect(stored.lastError).to.contain(reason);
+    });
+  }
+
+  it('refuses a verification for another topic with 404 and changes nothing', async () => {
+    const record = await subscribed();
+
+    const answer = await verify(record, {
+      'hub.mode': 'subscribe',
+      'hub.topic': `${TOPIC}?other`,
+      'hub.challenge': 'abc',
+      'hub.lease_seconds': '60',
+    });
+
+    expect(answer.status).to.equal(404);
+    expect(await subscriber.get(record.id)).to.deep.equal(record);
+  });
+
+  it('refuses an unsubscribe verification nobody asked for', async () => {
+    const record = await subscribed();
+
+    const answer = await verify(record, {
+      'hub.mode': 'unsubscribe',
+      'hub.topic': TOPIC,
+      'hub.challenge': 'abc',
+    });
+
+    expect(answer.status).to.equal(404);
+    expect((await subscriber.get(record.id))!.unsubscribeStatus).to.equal(null);
+  });
+
+  it('unsubscribing sends one request with the stored callback URL', async () => {
+    const record = await subscribed();
+
+    await subscriber.unsubscribe(record.id);
+    await queue.idle();
+
+    expect(hub.requests).to.have.length(2);
+    const sent = hub.requests[1]!.params;
+    expect(sent.get('hub.mode')).to.equal('unsubscribe');
+    expect(sent.get('hub.topic')).to.equal(TOPIC);
+    expect(sent.get('hub.callback')).to.equal(record.callbackUrl);
+    expect((await subscriber.get(record.id))!.unsubscribeStatus).to.equal('verifying');
+  });
+
+  it('an unsubscribe verification echoes the challenge, then content gets 410', async () => {
+    const record = await subscribed();
+    await subscriber.unsubscribe(record.id);
+    await queue.idle();
+
+    const answer = await verify(record, {
+      'hub.mode': 'unsubscribe',
+      'hub.topic': TOPIC,
+      'hub.challenge': 'bye-123',
+    });
+
+    expect(answer.status).to.equal(200);
+    expect(answer.body).to.equal('bye-123');
+    expect((await subscriber.get(record.id))!.unsubscribeStatus).to.equal('verified');
+    const late = await fetch(record.callbackUrl, { method: 'POST', body: 'late' });
+    expect(late.status).to.equal(410);
+  });
+
+  it('a delivery calls the handler once with the body', async () => {
+    const record = await subscribed();
+    const body = '<feed xmlns="http://www.w3.org/2005/Atom"><title>é</title></feed>';
+
+    const response = await fetch(record.callbackUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/atom+xml; charset=utf-8' },
+      body,
+    });
+    await queue.idle();
+
+    expect(response.status).to.equal(202);
+    expect(received).to.have.length(1);
+    const notification = received[0]!;
+    expect(notification.body.toString('utf8')).to.equal(body);
+    expect(notification.contentType).to.equal('application/atom+xml; charset=utf-8');
+    expect(notification.topic).to.equal(TOPIC);
+    expect(notification.subscription.id).to.equal(record.id);
+    expect((await subscriber.get(record.id))!.lastDeliveryAt).to.be.instanceOf(Date);
+  });
+
+  it('checks the signature when the subscription has a secret', async () => {
+    const record = await subscribed({ secret: 'topsecret' });
+    const body = Buffer.from('{"items":[]}');
+    const post = (headers: Record<string, string>) =>
+      fetch(record.callbackUrl, { method: 'POST', headers, body });
+
+    const missing = await post({});
+    const wrong = await post({ 'x-hub-signature': signBody(body, 'not-the-secret', 'sha256') });
+    await queue.idle();
+    expect(missing.status).to.equal(403);
+    expect(wrong.status).to.be.within(200, 299);
+    expect(received).to.have.length(0);
+
+    const right = await post({ 'x-hub-signature': signBody(body, 'topsecret', 'sha512') });
+    await queue.idle();
+    expect(right.status).to.equal(202);
+    expect(received).to.have.length(1);
+    expect(received[0]!.body.equals(body)).to.equal(true);
+  });
+
+  it('answers 404 for an unknown callback and 405 for other methods', async () => {
+    const record = await subscribed();
+    const unknown = record.callbackUrl.replace(record.id, '00000000-0000-4000-8000-000000000000');
+
+    expect((await fetch(unknown, { method: 'POST', body: 'x' })).status).to.equal(404);
+    expect((await fetch(record.callbackUrl, { method: 'PUT', body: 'x' })).status).to.equal(405);
+  });
+
+  it('records the hub\'s reason on a 4xx and a connection error when the hub is down', async () => {
+    hub.answer = { status: 400, body: 'hub.topic not allowed' };
+    const refused = await subscribed();
+    expect(refused.subscribeStatus).to.equal('huberror');
+    expect(refused.hubErrors).to.equal(1);
+    expect(refused.lastError).to.contain('hub.topic not allowed');
+
+    await hub.close();
+    const unreachable = await subscriber.subscribe({ topic: `${TOPIC}#2`, hub: hub.url });
+    await queue.idle();
+    const stored = (await subscriber.get(unreachable.id))!;
+    expect(stored.subscribeStatus).to.equal('connerror');
+    expect(stored.connectionErrors).to.equal(1);
+    hub = await startRecordingHub();
+  });
+
+  it('a denial is recorded with its reason and answered 200', async () => {
+    const record = await subscribed();
+
+    const answer = await verify(record, {
+      'hub.mode': 'denied',
+      'hub.topic': TOPIC,
+      'hub.reason': 'not allowed here',
+    });
+
+    expect(answer.status).to.equal(200);
+    const stored = (await subscriber.get(record.id))!;
+    expect(stored.subscribeStatus).to.equal('denied');
+    expect(stored.deniedReason).to.equal('not allowed here');
+  });
+
+  it('refuses a secret of 200 bytes or more before any request', async () => {
+    let error: unknown;
+    try {
+      await subscriber.subscribe({ topic: TOPIC, hub: hub.url, secret: 'x'.repeat(200) });
+    } catch (caught) {
+      error = caught;
+    }
+    expect(error).to.have.property('code', 'invalid_input');
+    expect(hub.requests).to.have.length(0);
+  });
+
+  it('keeps the record pending before the request goes out (hub verifying inside the POST)', async () => {
+    let seen: Subscription | null = null;
+    subscriber.on('request:sent', ({ subscription }) => void (seen = subscription));
+
+    const record = await subscribed();
+
+    expect(seen).to.not.equal(null);
+    expect(seen!.id).to.equal(record.id);
+    expect(seen!.subscribeStatus).to.equal('requesting');
+    await eventually(() => hub.requests.length === 1, 'one hub request');
+  });
+});
