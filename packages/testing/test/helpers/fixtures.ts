@@ -1,8 +1,11 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 
-/** Where the shared real-world fixtures live; override with WEBSUB_FIXTURES. */
-export const FIXTURES_DIR = process.env.WEBSUB_FIXTURES ?? '/work/shared/fixtures';
+/** Where the shared real-world fixtures live (`shared/` beside the repository); override with WEBSUB_FIXTURES. */
+export const FIXTURES_DIR =
+  process.env.WEBSUB_FIXTURES ??
+  path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../../../shared/fixtures');
 
 /** A fixture's raw header lines as (name, value) pairs, in wire order. */
 export function fixtureHeaders(file: string): Array<[string, string]> {
