@@ -53,6 +53,14 @@ const ACCEPT = [
 // Only the start of a document is searched for its encoding and its root element.
 const PRESCAN_BYTES = 1024;
 
+// Prolog, comments and doctype, then the root element's name. The alternatives start with
+// distinct characters, so the match stays linear on hostile input.
+const PROLOG_THEN_ROOT = new RegExp(
+  '^(?:\\s|<\\?[\\s\\S]*?\\?>|<!--[\\s\\S]*?-->|<!doctype[^>[]*(?:\\[[\\s\\S]*?\\][^>]*)?>)*' +
+    '<([A-Za-z_][^\\s/>]*)',
+  'i',
+);
+
 type Headers = Record<string, string | string[] | undefined>;
 
 /**
@@ -206,9 +214,7 @@ function documentKind(mediaType: string | null, text: string): 'html' | 'xml' | 
 
 /** The local name of the first element, lower-cased, skipping prolog, comments and doctype. */
 function rootElementName(text: string): string | null {
-  const prolog =
-    /^(?:\s+|<\?[\s\S]*?\?>|<!--[\s\S]*?-->|<!doctype[^>[]*(?:\[[\s\S]*?\])?\s*>)*<([A-Za-z_][^\s/>]*)/i;
-  const name = prolog.exec(text.slice(0, 16 * PRESCAN_BYTES))?.[1];
+  const name = PROLOG_THEN_ROOT.exec(text.slice(0, 16 * PRESCAN_BYTES))?.[1];
   if (name === undefined) return null;
   return (name.split(':').pop() ?? name).toLowerCase();
 }
@@ -229,8 +235,10 @@ function decode(bytes: Buffer, contentType: string | null): string {
 
 // windows-1252 bytes 0x80-0x9F as the WHATWG Encoding Standard maps them.
 const WINDOWS_1252_C1 =
-  '\u20ac\u0081\u201a\u0192\u201e\u2026\u2020\u2021\u02c6\u2030\u0160\u2039\u0152\u008d\u017d\u008f' +
-  '\u0090\u2018\u2019\u201c\u201d\u2022\u2013\u2014\u02dc\u2122\u0161\u203a\u0153\u009d\u017e\u0178';
+  '\u20ac\u0081\u201a\u0192\u201e\u2026\u2020\u2021' +
+  '\u02c6\u2030\u0160\u2039\u0152\u008d\u017d\u008f' +
+  '\u0090\u2018\u2019\u201c\u201d\u2022\u2013\u2014' +
+  '\u02dc\u2122\u0161\u203a\u0153\u009d\u017e\u0178';
 
 /**
  * Node 20.18.3 and later decode windows-1252 as ISO-8859-1, turning 0x80-0x9F (€, ’, “…)

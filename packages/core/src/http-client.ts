@@ -28,7 +28,10 @@ export interface HttpOptions {
    * network. Gets an IPv4 or IPv6 address without brackets. @default isPrivateAddress
    */
   isBlockedAddress?: (address: string) => boolean;
-  /** The `User-Agent` header. @default `websubsub/<version> (+https://github.com/websubsub/websubsub)` */
+  /**
+   * The `User-Agent` header.
+   * @default `websubsub/<version> (+https://github.com/websubsub/websubsub)`
+   */
   userAgent?: string;
 }
 
@@ -148,7 +151,7 @@ export async function httpRequest(
   const maxRedirects = options.maxRedirects ?? DEFAULT_MAX_REDIRECTS;
   const redirectMode = request.redirect ?? 'follow';
   const isBlocked = options.blockPrivateAddresses
-    ? (options.isBlockedAddress ?? isPrivateAddress)
+    ? failClosed(options.isBlockedAddress ?? isPrivateAddress)
     : null;
 
   let current = parseHttpUrl(url);
@@ -329,6 +332,17 @@ async function readBody(
     chunks.push(chunk as Buffer);
   }
   return Buffer.concat(chunks, size);
+}
+
+/** A policy that throws refuses the address: it runs inside DNS and socket callbacks. */
+function failClosed(policy: (address: string) => boolean): (address: string) => boolean {
+  return (address) => {
+    try {
+      return policy(address);
+    } catch {
+      return true;
+    }
+  };
 }
 
 function createAgent(timeoutMs: number, isBlocked: ((address: string) => boolean) | null): Agent {

@@ -20,3 +20,4 @@ export * from './upkeep.js';
 export * from './query.js';
 export type { DeliveryJob } from './distribution.js';
 export * from './version.js';
+export * from './maintenance.js';

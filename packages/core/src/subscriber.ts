@@ -33,6 +33,17 @@ import { createMemoryStore } from './memory-store.js';
 import type { JobQueue } from './queue.js';
 import type { Page, PageOptions, SubscriptionFilter, SubscriptionStore } from './store.js';
 import type { Subscription, SubscriptionCounter } from './subscription.js';
+import {
+  checkHealth,
+  handleUrlChanges,
+  purgeAll,
+  purgeUnresolvable,
+  resetCounters,
+  type HealthReport,
+  type StaticOptions,
+  type StaticReport,
+  type StaticSubscription,
+} from './maintenance.js';
 import { refreshSubscriptions, retryFailed, type SweepReport } from './upkeep.js';
 
 export type { HandlerDefinition, Notification, NotificationHandler } from './context.js';
@@ -271,6 +282,24 @@ export class Subscriber implements CallbackEndpoint {
    * its counters reset. Throws `InvalidInputError` or `DiscoveryError`.
    */
   async subscribe(input: SubscribeInput): Promise<Subscription> {
+    const [first] = await this.subscribeTo(input, 'first', true);
+    return first as Subscription;
+  }
+
+  /**
+   * Subscribe at every hub the topic advertises (or at the one given), one record and one
+   * distinct callback URL per hub. Resolves with the stored records, in the hubs' order.
+   */
+  subscribeEach(input: SubscribeInput): Promise<Subscription[]> {
+    return this.subscribeTo(input, 'all', true);
+  }
+
+  /** @internal Subscribe for static declarations and maintenance, keeping counters if asked. */
+  async subscribeTo(
+    input: SubscribeInput,
+    hubs: 'first' | 'all',
+    resetCounters: boolean,
+  ): Promise<Subscription[]> {
     const handler = input.handler ?? this.settings.defaultHandler;
     if (!this.settings.handlers.has(handler)) {
       throw new InvalidInputError(`No handler named ${handler} is configured`);
@@ -288,22 +317,26 @@ export class Subscriber implements CallbackEndpoint {
       throw new InvalidInputError('leaseSeconds must be a positive whole number');
     }
 
-    const { hub, topic, discoveredFrom } = await this.resolveHub(input);
-    if (secret !== null && hub.startsWith('http:')) {
-      this.logger.warn({ hub, topic }, 'Sending hub.secret to a hub over plain http');
+    const { hubs: found, topic, discoveredFrom } = await this.resolveHubs(input);
+    const records: Subscription[] = [];
+    for (const hub of hubs === 'all' ? found : found.slice(0, 1)) {
+      if (secret !== null && hub.startsWith('http:')) {
+        this.logger.warn({ hub, topic }, 'Sending hub.secret to a hub over plain http');
+      }
+      const record = await this.storeRequest({
+        hub,
+        topic,
+        handler,
+        secret,
+        leaseSeconds,
+        static: input.static ?? false,
+        discoveredFrom,
+        resetCounters,
+      });
+      await this.enqueue(JOBS.subscribe, record);
+      records.push(record);
     }
-
-    const record = await this.storeRequest({
-      hub,
-      topic,
-      handler,
-      secret,
-      leaseSeconds,
-      static: input.static ?? false,
-      discoveredFrom,
-    });
-    await this.enqueue(JOBS.subscribe, record);
-    return record;
+    return records;
   }
 
   /** Ask the hub to end a subscription. Resolves with the record once the request is queued. */
@@ -345,6 +378,91 @@ export class Subscriber implements CallbackEndpoint {
     return retryFailed(this.context);
   }
 
+  /**
+   * Materialise subscriptions declared in configuration: missing ones are created, existing
+   * ones re-subscribed (denied ones and those being unsubscribed only with `force`), all marked
+   * static; with `purgeOrphans`, static records no longer declared are deleted.
+   */
+  async applyStaticSubscriptions(
+    declarations: StaticSubscription[],
+    options: StaticOptions = {},
+  ): Promise<StaticReport> {
+    const report: StaticReport = { created: [], resubscribed: [], skipped: [], purged: [], failed: [] };
+    const declared = new Set<string>();
+    const started = this.context.now().getTime();
+
+    for (const declaration of declarations) {
+      const handler = declaration.handler ?? this.settings.defaultHandler;
+      try {
+        const existing = declaration.hub
+          ? await this.store.findByKey(declaration.hub, declaration.topic, handler)
+          : null;
+        if (existing) declared.add(existing.id);
+        const blocked =
+          existing && (existing.subscribeStatus === 'denied' || existing.unsubscribeStatus !== null);
+        if (existing && blocked && !options.force) {
+          report.skipped.push({
+            id: existing.id,
+            reason: existing.subscribeStatus === 'denied' ? 'denied' : 'being unsubscribed',
+          });
+          continue;
+        }
+
+        const records = await this.subscribeTo(
+          { ...declaration, handler, static: true },
+          'first',
+          options.resetCounters ?? false,
+        );
+        for (const record of records) {
+          declared.add(record.id);
+          const isNew = !existing && record.createdAt.getTime() >= started;
+          (isNew ? report.created : report.resubscribed).push(record.id);
+        }
+      } catch (error) {
+        const message = error instanceof Error ? error.message : String(error);
+        report.failed.push({ topic: declaration.topic, error: message });
+        this.logger.error({ topic: declaration.topic, error }, 'Static subscription failed');
+      }
+    }
+
+    if (options.purgeOrphans) {
+      const orphans: string[] = [];
+      let after: string | undefined;
+      do {
+        const page = await this.store.list({ static: true }, { limit: 500, ...(after ? { after } : {}) });
+        for (const record of page.items) if (!declared.has(record.id)) orphans.push(record.id);
+        after = page.next ?? undefined;
+      } while (after !== undefined);
+      for (const id of orphans) if (await this.store.delete(id)) report.purged.push(id);
+    }
+    return report;
+  }
+
+  /** Delete records whose handler is no longer configured; resolves with their ids. */
+  purgeUnresolvable(): Promise<string[]> {
+    return purgeUnresolvable(this.context);
+  }
+
+  /** Zero the error counters of these records, or of every record. */
+  resetCounters(ids?: string[]): Promise<string[]> {
+    return resetCounters(this.context, ids);
+  }
+
+  /** Re-subscribe records whose callback URL changed; resolves with their ids. */
+  handleUrlChanges(): Promise<string[]> {
+    return handleUrlChanges(this.context);
+  }
+
+  /** Delete every record without telling the hubs; resolves with how many. */
+  purgeAll(): Promise<number> {
+    return purgeAll(this.context);
+  }
+
+  /** Find records that need attention: given up, unresolvable, stale URLs, overdue, expired. */
+  checkHealth(): Promise<HealthReport> {
+    return checkHealth(this.context);
+  }
+
   /** Does this path belong to one of this subscriber's callbacks? */
   isCallbackPath(pathname: string): boolean {
     return matchCallback(this.context, pathname) !== null;
@@ -367,23 +485,22 @@ export class Subscriber implements CallbackEndpoint {
     return this;
   }
 
-  private async resolveHub(
+  private async resolveHubs(
     input: SubscribeInput,
-  ): Promise<{ hub: string; topic: string; discoveredFrom: string | null }> {
+  ): Promise<{ hubs: string[]; topic: string; discoveredFrom: string | null }> {
     if (input.hub !== undefined && input.hub !== null && input.hub !== '') {
-      return { hub: checkUrl(input.hub, 'hub'), topic: input.topic, discoveredFrom: null };
+      return { hubs: [checkUrl(input.hub, 'hub')], topic: input.topic, discoveredFrom: null };
     }
 
     try {
       const found = await this.discover(input.topic);
-      const hub = found.hubs[0] as string;
       const discoveredFrom = found.topic !== input.topic ? input.topic : null;
       this.logger.info({ topic: found.topic, hubs: found.hubs }, 'Discovered hub');
-      return { hub, topic: found.topic, discoveredFrom };
+      return { hubs: found.hubs, topic: found.topic, discoveredFrom };
     } catch (error) {
       const noHub = error instanceof DiscoveryError && error.code === 'no_hub';
       if (noHub && this.settings.defaultHub !== null) {
-        return { hub: this.settings.defaultHub, topic: input.topic, discoveredFrom: null };
+        return { hubs: [this.settings.defaultHub], topic: input.topic, discoveredFrom: null };
       }
       throw error;
     }
@@ -397,18 +514,16 @@ export class Subscriber implements CallbackEndpoint {
     leaseSeconds: number | null;
     static: boolean;
     discoveredFrom: string | null;
+    resetCounters: boolean;
   }): Promise<Subscription> {
     const now = this.context.now();
     const retryAt = new Date(now.getTime() + this.settings.verifyWaitMs);
+    const counters = { connectionErrors: 0, hubErrors: 0, verifyTimeouts: 0, verifyErrors: 0 };
     const reset = {
       secret: fields.secret,
       leaseSeconds: fields.leaseSeconds,
       subscribeStatus: 'requesting' as const,
       unsubscribeStatus: null,
-      connectionErrors: 0,
-      hubErrors: 0,
-      verifyTimeouts: 0,
-      verifyErrors: 0,
       deniedReason: null,
       lastError: null,
       retryAt,
@@ -419,7 +534,8 @@ export class Subscriber implements CallbackEndpoint {
     for (let attempt = 0; attempt < 3; attempt++) {
       const existing = await this.store.findByKey(fields.hub, fields.topic, fields.handler);
       if (existing) {
-        const updated = await this.store.transition(existing.id, { set: reset });
+        const set = fields.resetCounters ? { ...reset, ...counters } : reset;
+        const updated = await this.store.transition(existing.id, { set });
         if (updated) return updated;
         continue;
       }
@@ -428,6 +544,7 @@ export class Subscriber implements CallbackEndpoint {
       try {
         return await this.store.create({
           ...reset,
+          ...counters,
           id,
           topic: fields.topic,
           hub: fields.hub,

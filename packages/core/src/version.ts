@@ -1,6 +1,6 @@
 import pkg from '../package.json' with { type: 'json' };
 
-/** The version of @websubsub/core, read from its package.json at build time. */
+/** The version of @websubsub/core, from its package.json (inlined into the bundle by tsup). */
 export const VERSION: string = pkg.version;
 
 /** The `User-Agent` every outbound request sends unless told otherwise. */

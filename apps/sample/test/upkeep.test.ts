@@ -1,0 +1,88 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+import { silentLogger } from '@websubsub/core';
+import { startTestHub, type TestHub } from '@websubsub/testing';
+import { expect } from 'chai';
+
+import { createSampleApp, readConfig, type SampleApp } from '../src/index.js';
+
+async function freePort(): Promise<number> {
+  const probe = createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const { port } = probe.address() as AddressInfo;
+  await new Promise<void>((resolve) => probe.close(() => resolve()));
+  return port;
+}
+
+describe('sample app upkeep with one-second intervals, over real sockets', () => {
+  let hub: TestHub;
+  let sample: SampleApp;
+  let api: string;
+
+  before(async () => {
+    hub = await startTestHub({ maxLeaseSeconds: 3 });
+    const port = await freePort();
+    sample = await createSampleApp(
+      readConfig({
+        PORT: String(port),
+        SITE_URL: `http://127.0.0.1:${port}`,
+        WEBSUBSUB_REFRESH_INTERVAL: '1',
+        WEBSUBSUB_RETRY_INTERVAL: '1',
+        WEBSUBSUB_RENEW_BEFORE: '2',
+        WEBSUBSUB_VERIFY_WAIT_TIME: '1',
+      }),
+      silentLogger,
+    );
+    await sample.listen();
+    api = `http://127.0.0.1:${port}`;
+  });
+
+  after(async () => {
+    await sample.close();
+    await hub.close();
+  });
+
+  const subscribe = async (topic: string) => {
+    const response = await fetch(`${api}/subscriptions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ topic, hub: hub.url }),
+    });
+    expect(response.status).to.equal(202);
+    return (await response.json()) as { id: string; callbackUrl: string };
+  };
+  const requestsFor = (callback: string) =>
+    hub.requests.filter((request) => request.callback === callback && request.mode === 'subscribe');
+
+  it('renews a lease of a few seconds before it ends', async () => {
+    const topic = hub.serveFeed('/short-lease');
+    const created = await subscribe(topic);
+
+    await hub.waitFor(() => requestsFor(created.callbackUrl).length >= 2, 6000);
+
+    const [first, second] = requestsFor(created.callbackUrl);
+    const gap = second!.receivedAt.getTime() - first!.receivedAt.getTime();
+    expect(gap).to.be.below(3000);
+    await hub.waitFor(
+      () => hub.verifications.filter((v) => v.callback === created.callbackUrl && v.confirmed).length >= 2,
+      3000,
+    );
+    const state = hub.subscriptions().find((entry) => entry.callback === created.callbackUrl);
+    expect(state?.state).to.equal('active');
+  });
+
+  it('retries a hub that fails first and succeeds later', async () => {
+    const topic = hub.serveFeed('/flaky');
+    hub.failNext(1, { status: 500, body: 'temporarily broken' });
+    const created = await subscribe(topic);
+
+    await hub.waitFor(
+      () => hub.verifications.some((v) => v.callback === created.callbackUrl && v.confirmed),
+      6000,
+    );
+    const record = (await (await fetch(`${api}/subscriptions/${created.id}`)).json()) as Record<string, unknown>;
+    expect(record['hubErrors']).to.equal(1);
+    expect(record['subscribeStatus']).to.equal('verified');
+  });
+});

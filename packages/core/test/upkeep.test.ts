@@ -1,0 +1,236 @@
+import { expect } from 'chai';
+
+import {
+  createMemoryQueue,
+  createMemoryStore,
+  createSubscriber,
+  type MemoryQueue,
+  type MemoryStore,
+  type Subscriber,
+  type SubscriberOptions,
+  type Subscription,
+} from '../src/index.js';
+import { startCallbackServer, type CallbackServer } from './helpers/callback-server.js';
+import { startRecordingHub, type RecordingHub } from './helpers/recording-hub.js';
+
+const HOUR = 3_600_000;
+const DAY = 24 * HOUR;
+const START = Date.parse('2026-01-01T00:00:00Z');
+
+describe('upkeep: renewal and retries with a controllable clock', () => {
+  let hub: RecordingHub;
+  let server: CallbackServer;
+  let store: MemoryStore;
+  let queue: MemoryQueue;
+  let clock: number;
+  let subscriber: Subscriber;
+
+  async function build(options: Partial<SubscriberOptions> = {}) {
+    await subscriber?.stop();
+    subscriber = createSubscriber({
+      baseUrl: server.origin,
+      handlers: { news: () => {} },
+      store,
+      queue,
+      upkeep: false,
+      now: () => new Date(clock),
+      retryIntervalMs: 10 * 60_000,
+      retryBackoffMaxMs: DAY,
+      ...options,
+    });
+    server.attach(subscriber);
+    await subscriber.start();
+  }
+
+  beforeEach(async () => {
+    hub = await startRecordingHub();
+    server = await startCallbackServer();
+    store = createMemoryStore();
+    queue = createMemoryQueue({ backoffMs: 5 });
+    clock = START;
+    await build();
+  });
+
+  afterEach(async () => {
+    await subscriber.stop();
+    await server.close();
+    await hub.close();
+  });
+
+  /** Store a record directly in a given state. */
+  async function seed(topic: string, fields: Partial<Subscription>): Promise<Subscription> {
+    const record = await subscriber.subscribe({ topic, hub: hub.url });
+    await queue.idle();
+    return (await store.transition(record.id, { set: fields })) as Subscription;
+  }
+
+  const requestsFor = (record: Subscription) =>
+    hub.requests.filter((request) => request.params.get('hub.callback') === record.callbackUrl);
+
+  it('renews exactly the verified records whose lease ends within the window', async () => {
+    const lease = (ms: number) => new Date(START + ms);
+    const soon = await seed('https://a.example/soon', { subscribeStatus: 'verified', leaseExpiresAt: lease(HOUR) });
+    const expired = await seed('https://a.example/expired', { subscribeStatus: 'verified', leaseExpiresAt: lease(-HOUR) });
+    const later = await seed('https://a.example/later', { subscribeStatus: 'verified', leaseExpiresAt: lease(2 * DAY) });
+    const leaving = await seed('https://a.example/leaving', {
+      subscribeStatus: 'verified',
+      unsubscribeStatus: 'verifying',
+      leaseExpiresAt: lease(HOUR),
+    });
+    const denied = await seed('https://a.example/denied', { subscribeStatus: 'denied', leaseExpiresAt: lease(HOUR) });
+    const failing = await seed('https://a.example/failing', { subscribeStatus: 'huberror', leaseExpiresAt: lease(HOUR) });
+    const before = hub.requests.length;
+
+    const report = await subscriber.refreshSubscriptions();
+    await queue.idle();
+
+    expect(report.queued).to.equal(2);
+    expect(hub.requests.length - before).to.equal(2);
+    for (const renewed of [soon, expired]) {
+      expect(requestsFor(renewed)).to.have.length(2);
+      expect(requestsFor(renewed)[1]!.params.get('hub.mode')).to.equal('subscribe');
+      expect((await store.get(renewed.id))!.subscribeStatus).to.equal('verifying');
+    }
+    for (const untouched of [later, leaving, denied, failing]) {
+      expect(requestsFor(untouched)).to.have.length(1);
+    }
+  });
+
+  it('retries a connection error with backoff that doubles, then gives up at the maximum', async () => {
+    await build({ maxRetries: { connectionErrors: 4 } });
+    await hub.close();
+    const record = await subscriber.subscribe({ topic: 'https://a.example/down', hub: hub.url });
+    await queue.idle();
+
+    const delays: number[] = [];
+    let current = (await store.get(record.id))!;
+    expect(current.subscribeStatus).to.equal('connerror');
+    while (current.retryAt !== null) {
+      delays.push(current.retryAt.getTime() - clock);
+      clock = current.retryAt.getTime();
+      await subscriber.retryFailed();
+      await queue.idle();
+      current = (await store.get(record.id))!;
+    }
+
+    expect(current.connectionErrors).to.equal(4);
+    expect(delays).to.have.length(3);
+    expect(delays[0]).to.equal(0);
+    const interval = 10 * 60_000;
+    expect(delays[1]).to.be.within(0.8 * 2 * interval, 1.2 * 2 * interval);
+    expect(delays[2]).to.be.within(0.8 * 4 * interval, 1.2 * 4 * interval);
+    expect(current.lastError).to.match(/^Gave up after 4 connection errors/);
+    const sweep = await subscriber.retryFailed();
+    expect(sweep.examined).to.equal(0);
+  });
+
+  it('caps the backoff at retryBackoffMaxMs', async () => {
+    await build({ maxRetries: { hubErrors: 30 }, retryBackoffMaxMs: HOUR });
+    hub.answer = { status: 500, body: 'down for maintenance' };
+    const record = await subscriber.subscribe({ topic: 'https://a.example/capped', hub: hub.url });
+    await queue.idle();
+
+    let current = (await store.get(record.id))!;
+    for (let attempt = 0; attempt < 8; attempt++) {
+      clock = current.retryAt!.getTime();
+      await subscriber.retryFailed();
+      await queue.idle();
+      current = (await store.get(record.id))!;
+    }
+    expect(current.hubErrors).to.equal(9);
+    expect(current.retryAt!.getTime() - clock).to.be.at.most(HOUR);
+    expect(current.retryAt!.getTime() - clock).to.be.at.least(0.8 * HOUR);
+    expect(current.lastError).to.contain('down for maintenance');
+  });
+
+  it('honours a Retry-After longer than the backoff', async () => {
+    hub.answer = { status: 503, body: 'busy', headers: { 'retry-after': '7200' } };
+    const record = await subscriber.subscribe({ topic: 'https://a.example/busy', hub: hub.url });
+    await queue.idle();
+
+    const stored = (await store.get(record.id))!;
+    expect(stored.subscribeStatus).to.equal('huberror');
+    expect(stored.retryAt!.getTime() - clock).to.equal(2 * HOUR);
+  });
+
+  it('retries a requesting record whose job was lost, and a request never verified', async () => {
+    const lost = await seed('https://a.example/lost', {
+      subscribeStatus: 'requesting',
+      retryAt: new Date(START + 60_000),
+    });
+    const unverified = await seed('https://a.example/unverified', {});
+    expect(unverified.subscribeStatus).to.equal('verifying');
+    const before = hub.requests.length;
+
+    clock = START + 30_000;
+    expect((await subscriber.retryFailed()).queued).to.equal(0);
+    clock = START + 61_000;
+    const report = await subscriber.retryFailed();
+    await queue.idle();
+
+    expect(report.queued).to.equal(2);
+    expect(hub.requests.length - before).to.equal(2);
+    expect((await store.get(unverified.id))!.verifyTimeouts).to.equal(1);
+    expect((await store.get(lost.id))!.verifyTimeouts).to.equal(0);
+  });
+
+  it('leaves denied and verified records alone', async () => {
+    const denied = await seed('https://a.example/no', { subscribeStatus: 'denied', retryAt: new Date(START) });
+    const fine = await seed('https://a.example/yes', { subscribeStatus: 'verified', retryAt: new Date(START) });
+    const before = hub.requests.length;
+
+    await subscriber.retryFailed();
+    await queue.idle();
+
+    expect(hub.requests.length).to.equal(before);
+    expect((await store.get(denied.id))!.retryAt).to.equal(null);
+    expect((await store.get(fine.id))!.retryAt).to.equal(null);
+  });
+
+  it('retries a failed unsubscription too', async () => {
+    const record = await seed('https://a.example/bye', { subscribeStatus: 'verified' });
+    hub.answer = { status: 500 };
+    await subscriber.unsubscribe(record.id);
+    await queue.idle();
+    expect((await store.get(record.id))!.unsubscribeStatus).to.equal('huberror');
+
+    hub.answer = { status: 202 };
+    await subscriber.retryFailed();
+    await queue.idle();
+
+    const last = hub.requests[hub.requests.length - 1]!.params;
+    expect(last.get('hub.mode')).to.equal('unsubscribe');
+    expect((await store.get(record.id))!.unsubscribeStatus).to.equal('verifying');
+  });
+
+  it('rebuilds a changed callback URL when autofix is on', async () => {
+    const record = await seed('https://a.example/moved', { subscribeStatus: 'verified' });
+    const old = `${server.origin}/old-path/news/${record.id}`;
+    await store.transition(record.id, { set: { callbackUrl: old } });
+
+    const changed = await subscriber.handleUrlChanges();
+    await queue.idle();
+
+    expect(changed).to.deep.equal([record.id]);
+    const last = hub.requests[hub.requests.length - 1]!.params;
+    expect(last.get('hub.callback')).to.equal(`${server.origin}/websub/news/${record.id}`);
+    expect((await store.get(record.id))!.callbackUrl).to.equal(`${server.origin}/websub/news/${record.id}`);
+  });
+
+  it('marks the record with a visible error when autofix is off', async () => {
+    await build({ autofixCallbackUrls: false });
+    const record = await seed('https://a.example/stuck', { subscribeStatus: 'verified' });
+    const old = `${server.origin}/old-path/news/${record.id}`;
+    await store.transition(record.id, { set: { callbackUrl: old } });
+    const before = hub.requests.length;
+
+    await subscriber.handleUrlChanges();
+    await queue.idle();
+
+    expect(hub.requests.length).to.equal(before);
+    const stored = (await store.get(record.id))!;
+    expect(stored.callbackUrl).to.equal(old);
+    expect(stored.subscribeStatus).to.equal('connerror');
+    expect(stored.lastError).to.contain('automatic fixing is off');
+  });
+});
