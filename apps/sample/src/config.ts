@@ -4,6 +4,10 @@ export interface SampleConfig {
   siteUrl: string;
   logLevel: string;
   databaseUrl: string | null;
+  /** Table of the PostgreSQL store. */
+  postgresTable: string;
+  /** Collection of the MongoDB store. */
+  mongodbCollection: string;
   mongodbUrl: string | null;
   redisUrl: string | null;
   defaultHub: string | null;
@@ -59,6 +63,8 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): SampleConfig {
     siteUrl: text(env, 'SITE_URL') ?? `http://localhost:${port}`,
     logLevel: text(env, 'LOG_LEVEL') ?? 'info',
     databaseUrl: text(env, 'DATABASE_URL'),
+    postgresTable: text(env, 'WEBSUBSUB_POSTGRES_TABLE') ?? 'websubsub_subscriptions',
+    mongodbCollection: text(env, 'WEBSUBSUB_MONGODB_COLLECTION') ?? 'websubsub_subscriptions',
     mongodbUrl: text(env, 'MONGODB_URL'),
     redisUrl: text(env, 'REDIS_URL'),
     defaultHub: text(env, 'WEBSUBSUB_DEFAULT_HUB'),

@@ -1,3 +1,5 @@
+import { userInfo } from 'node:os';
+
 import {
   createMemoryLock,
   createMemoryQueue,
@@ -7,6 +9,9 @@ import {
   type Logger,
   type SubscriptionStore,
 } from '@websubsub/core';
+import { createMongoStore } from '@websubsub/mongodb';
+import { createPostgresStore } from '@websubsub/postgres';
+import { MongoClient } from 'mongodb';
 
 import type { SampleConfig } from './config.js';
 
@@ -20,19 +25,79 @@ export interface Roles {
   close(): Promise<void>;
 }
 
-/** Pick each role's implementation from the configured connection URLs. */
-export async function createRoles(config: SampleConfig, logger: Logger): Promise<Roles> {
-  void config;
-  void logger;
+/** A connection URL with its password hidden, for logs. */
+export function redact(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return '(unparsable URL)';
+  }
+}
+
+/** pg takes a user missing from the URL from PGUSER or USER; fall back to the OS user. */
+export function withUser(databaseUrl: string): string {
+  const url = new URL(databaseUrl);
+  if (!url.username && !process.env['PGUSER'] && !process.env['USER']) {
+    url.username = userInfo().username;
+  }
+  return url.toString();
+}
+
+async function createStore(
+  config: SampleConfig,
+  logger: Logger,
+  closers: Array<() => Promise<void>>,
+): Promise<{ store: SubscriptionStore; description: string }> {
+  if (config.mongodbUrl) {
+    const client = new MongoClient(config.mongodbUrl, { serverSelectionTimeoutMS: 10_000 });
+    await client.connect();
+    closers.push(() => client.close());
+    const store = createMongoStore({ client, collection: config.mongodbCollection, logger });
+    await store.ensureIndexes();
+    return { store, description: `MongoDB store at ${redact(config.mongodbUrl)}` };
+  }
+
+  if (config.databaseUrl) {
+    const store = createPostgresStore({
+      connectionString: withUser(config.databaseUrl),
+      table: config.postgresTable,
+      logger,
+    });
+    await store.migrate();
+    closers.push(() => store.close());
+    return { store, description: `PostgreSQL store at ${redact(config.databaseUrl)}` };
+  }
+
   return {
     store: createMemoryStore(),
-    queue: createMemoryQueue(),
-    lock: createMemoryLock(),
-    description: {
-      store: 'embedded in-memory store (no DATABASE_URL or MONGODB_URL)',
-      queue: 'embedded in-process queue (no REDIS_URL)',
-      lock: 'embedded in-process lock (no REDIS_URL)',
-    },
-    close: async () => {},
+    description: 'embedded in-memory store (no DATABASE_URL or MONGODB_URL)',
   };
+}
+
+/** Pick each role's implementation from the configured connection URLs. */
+export async function createRoles(config: SampleConfig, logger: Logger): Promise<Roles> {
+  const closers: Array<() => Promise<void>> = [];
+  const close = async () => {
+    for (const closeOne of closers.splice(0).reverse()) await closeOne();
+  };
+
+  try {
+    const { store, description: storeDescription } = await createStore(config, logger, closers);
+    return {
+      store,
+      queue: createMemoryQueue(),
+      lock: createMemoryLock(),
+      description: {
+        store: storeDescription,
+        queue: 'embedded in-process queue (no REDIS_URL)',
+        lock: 'embedded in-process lock (no REDIS_URL)',
+      },
+      close,
+    };
+  } catch (error) {
+    await close();
+    throw error;
+  }
 }

@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+
 import type { SubscriberEventEmitter } from './events.js';
 import type { HttpOptions } from './http-client.js';
 import type { LockProvider } from './lock.js';
@@ -43,7 +45,34 @@ export interface SubscriberContext {
   readonly logger: Logger;
   readonly events: SubscriberEventEmitter;
   readonly settings: SubscriberSettings;
+  /** Recently accepted content, when duplicates are dropped. */
+  readonly recentDeliveries: RecentDeliveries | null;
   now(): Date;
+}
+
+/**
+ * Remembers which (subscription, body digest) pairs were accepted within a window, so that a
+ * hub's redelivery of the same bytes can be dropped. Kept in this process only.
+ */
+export class RecentDeliveries {
+  private readonly seen = new Map<string, number>();
+
+  constructor(private readonly windowMs: number) {}
+
+  /** `true` when the same content was accepted within the window; records it otherwise. */
+  isDuplicate(subscriptionId: string, body: Uint8Array, now: number): boolean {
+    const key = `${subscriptionId}:${createHash('sha256').update(body).digest('base64')}`;
+    const last = this.seen.get(key);
+    if (last !== undefined && now - last < this.windowMs) return true;
+
+    this.seen.set(key, now);
+    if (this.seen.size > 10_000) this.prune(now);
+    return false;
+  }
+
+  private prune(now: number): void {
+    for (const [key, at] of this.seen) if (now - at >= this.windowMs) this.seen.delete(key);
+  }
 }
 
 /** Settings after defaults are applied. */
@@ -69,6 +98,7 @@ export interface SubscriberSettings {
   retryBackoffMaxMs: number;
   maxRetries: Record<SubscriptionCounter, number>;
   sweepPageSize: number;
+  dedupeWindowMs: number;
 }
 
 /** Queue job names, one per kind of work. */

@@ -54,6 +54,13 @@ export async function acceptDelivery(
     }
   }
 
+  const duplicates = context.recentDeliveries;
+  if (duplicates && duplicates.isDuplicate(record.id, body, context.now().getTime())) {
+    context.events.emit('delivery:rejected', { subscriptionId: record.id, reason: 'duplicate' });
+    context.logger.debug({ subscriptionId: record.id }, 'Duplicate content dropped');
+    return text(202, 'Accepted');
+  }
+
   const job: DeliveryJob = {
     subscriptionId: record.id,
     contentType: firstHeader(request.headers['content-type']) ?? null,

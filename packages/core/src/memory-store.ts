@@ -1,4 +1,4 @@
-import { DuplicateSubscriptionError } from './errors.js';
+import { DuplicateSubscriptionError, InvalidInputError } from './errors.js';
 import type {
   Page,
   PageOptions,
@@ -11,6 +11,7 @@ import { matches } from './store.js';
 import type { Subscription, SubscriptionCounter } from './subscription.js';
 
 const DEFAULT_PAGE = 100;
+const COUNTERS = new Set<string>(['connectionErrors', 'hubErrors', 'verifyTimeouts', 'verifyErrors']);
 
 /** Options of the in-process store. */
 export interface MemoryStoreOptions {
@@ -90,11 +91,17 @@ export class MemoryStore implements SubscriptionStore {
     const record = this.records.get(id);
     if (!record || !holds(record, transition.when)) return null;
 
-    const next: Subscription = { ...record, ...structuredClone(transition.set ?? {}) };
+    const changes = Object.entries(transition.set ?? {}).filter(([, value]) => value !== undefined);
+    const next: Subscription = { ...record, ...structuredClone(Object.fromEntries(changes)) };
     const increments = Object.entries(transition.increment ?? {}) as Array<
       [SubscriptionCounter, number]
     >;
-    for (const [counter, by] of increments) next[counter] = record[counter] + by;
+    for (const [counter, by] of increments) {
+      if (!COUNTERS.has(counter) || !Number.isFinite(by)) {
+        throw new InvalidInputError(`Cannot increment ${counter} by ${by}`);
+      }
+      next[counter] = record[counter] + by;
+    }
     next.id = record.id;
     next.createdAt = record.createdAt;
 
@@ -150,6 +157,9 @@ export class MemoryStore implements SubscriptionStore {
   /** Walks ids in order from the cursor, so a page costs its own size plus the records skipped. */
   private scan(accept: (record: Subscription) => boolean, page: PageOptions): Page {
     const limit = page.limit ?? DEFAULT_PAGE;
+    if (!Number.isInteger(limit) || limit <= 0) {
+      throw new InvalidInputError(`Page limit must be a positive whole number, got ${limit}`);
+    }
     const ids = this.ids();
     const items: Subscription[] = [];
     let index = page.after === undefined ? 0 : firstAfter(ids, page.after);

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 
 import {
   JOBS,
+  RecentDeliveries,
   type HandlerDefinition,
   type NotificationHandler,
   type SubscriberContext,
@@ -105,6 +106,11 @@ export interface SubscriberOptions {
   maxRetries?: Partial<Record<SubscriptionCounter, number>>;
   /** Records per page in the sweeps. @default 500 */
   sweepPageSize?: number;
+  /**
+   * Drop content whose exact bytes this process already accepted for the same subscription
+   * within this window (hubs redeliver). 0 turns it off. @default 0
+   */
+  dedupeWindowMs?: number;
   /** The clock. @default () => new Date() */
   now?: () => Date;
 }
@@ -192,6 +198,7 @@ function resolveSettings(options: SubscriberOptions): SubscriberSettings {
       ...options.maxRetries,
     },
     sweepPageSize: options.sweepPageSize ?? 500,
+    dedupeWindowMs: options.dedupeWindowMs ?? 0,
   };
 }
 
@@ -235,6 +242,8 @@ export class Subscriber implements CallbackEndpoint {
       logger: this.logger,
       events: this.events,
       settings: this.settings,
+      recentDeliveries:
+        this.settings.dedupeWindowMs > 0 ? new RecentDeliveries(this.settings.dedupeWindowMs) : null,
       now,
     };
     this.defineJobs();

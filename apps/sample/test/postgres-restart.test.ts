@@ -1,0 +1,90 @@
+import { randomUUID } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+import { startTestHub, type TestHub } from '@websubsub/testing';
+import { expect } from 'chai';
+import pg from 'pg';
+
+import { withUser } from '../src/roles.js';
+import { startSampleProcess } from './process.js';
+
+const DATABASE_URL = withUser(process.env['DATABASE_URL'] ?? 'postgres://127.0.0.1:5432/test');
+
+async function freePort(): Promise<number> {
+  const probe = createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const { port } = probe.address() as AddressInfo;
+  await new Promise<void>((resolve) => probe.close(() => resolve()));
+  return port;
+}
+
+describe('sample app on PostgreSQL: subscriptions survive a restart', function () {
+  this.timeout(60_000);
+  const table = `websubsub_restart_${randomUUID().slice(0, 8)}`;
+  let hub: TestHub;
+
+  before(async function () {
+    const client = new pg.Client({ connectionString: DATABASE_URL, connectionTimeoutMillis: 3000 });
+    try {
+      await client.connect();
+      await client.end();
+    } catch (error) {
+      const reason = `PostgreSQL at DATABASE_URL cannot be used (${(error as Error).message})`;
+      if (process.env['CI'] === 'true') throw new Error(`${reason}; CI needs it`);
+      console.warn(`    skipped: ${reason}`);
+      this.skip();
+    }
+    hub = await startTestHub({ verification: 'sync' });
+  });
+
+  after(async () => {
+    await hub?.close();
+    const client = new pg.Client({ connectionString: DATABASE_URL });
+    await client.connect().catch(() => undefined);
+    await client.query(`DROP TABLE IF EXISTS "${table}"`).catch(() => undefined);
+    await client.end().catch(() => undefined);
+  });
+
+  it('is still verified after a restart and still receives signed deliveries', async () => {
+    const port = await freePort();
+    const env = {
+      PORT: String(port),
+      SITE_URL: `http://127.0.0.1:${port}`,
+      DATABASE_URL,
+      WEBSUBSUB_POSTGRES_TABLE: table,
+    };
+    const api = `http://127.0.0.1:${port}`;
+    const topic = hub.serveFeed('/restart/feed');
+
+    const first = await startSampleProcess(env);
+    expect(first.logs.some((entry) => String(entry['msg']).includes('PostgreSQL store'))).to.equal(true);
+    const created = await fetch(`${api}/subscriptions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ topic, secret: 'restart-secret' }),
+    });
+    const { id } = (await created.json()) as { id: string };
+    await hub.waitFor(() => hub.subscriptions().some((entry) => entry.state === 'active'), 10_000);
+    expect(await first.stop()).to.equal(0);
+
+    const second = await startSampleProcess(env);
+    try {
+      const record = (await (await fetch(`${api}/subscriptions/${id}`)).json()) as Record<string, unknown>;
+      expect(record['subscribeStatus']).to.equal('verified');
+      expect(record['hasSecret']).to.equal(true);
+
+      const [result] = await hub.publish(topic, { body: '<feed>after restart</feed>' });
+      expect(result!.status).to.equal(202);
+      let bodies: string[] = [];
+      for (let attempt = 0; attempt < 100 && bodies.length === 0; attempt++) {
+        const list = (await (await fetch(`${api}/notifications`)).json()) as Array<{ body: string }>;
+        bodies = list.map((entry) => entry.body);
+        if (bodies.length === 0) await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      expect(bodies).to.deep.equal(['<feed>after restart</feed>']);
+    } finally {
+      expect(await second.stop()).to.equal(0);
+    }
+  });
+});

@@ -1,0 +1,340 @@
+import {
+  AdapterError,
+  DuplicateSubscriptionError,
+  InvalidInputError,
+  silentLogger,
+  type Logger,
+  type Match,
+  type Page,
+  type PageOptions,
+  type Subscription,
+  type SubscriptionChanges,
+  type SubscriptionFilter,
+  type SubscriptionStore,
+  type Transition,
+} from '@websubsub/core';
+import pg from 'pg';
+
+import { isUniqueViolation, messageOf } from './driver-errors.js';
+import { runMigrations, type MigrationResult } from './migrations.js';
+import {
+  COLUMNS,
+  COUNTER_COLUMNS,
+  FIELDS,
+  SELECT_LIST,
+  fromRow,
+  type SubscriptionRow,
+} from './rows.js';
+import { tableNames, type TableNames } from './table-names.js';
+
+/** Options of `createPostgresStore`. Give `pool` or `connectionString`. */
+export interface PostgresStoreOptions {
+  /** A pool of the application's. The store borrows connections from it and never ends it. */
+  pool?: pg.Pool;
+  /** Where to connect when no pool is given; the store opens its own pool and ends it on `close()`. */
+  connectionString?: string;
+  /** The subscriptions table, optionally schema-qualified (`app.subscriptions`). @default 'websubsub_subscriptions' */
+  table?: string;
+  /** Create or upgrade the table before the first query. Turn off when a deploy step runs `migrate`. @default true */
+  migrate?: boolean;
+  /** Where the store reports migrations and failures of idle connections. @default silentLogger */
+  logger?: Logger;
+}
+
+const DEFAULT_PAGE = 100;
+
+/** Collects the parameters of one statement and hands out their placeholders. */
+class Parameters {
+  readonly values: unknown[] = [];
+
+  add(value: unknown): string {
+    this.values.push(value);
+    return `$${this.values.length}`;
+  }
+}
+
+/** SQL for a `Match`: `null` becomes `IS NULL`, a list becomes `= ANY`, an empty list matches nothing. */
+function matchClause(params: Parameters, column: string, match: Match<string | null>): string {
+  if (match === null) return `${column} IS NULL`;
+  if (!Array.isArray(match)) return `${column} = ${params.add(match)}`;
+
+  const values = (match as ReadonlyArray<string | null>).filter((value) => value !== null);
+  const clauses: string[] = [];
+  if (values.length > 0) clauses.push(`${column} = ANY(${params.add(values)}::text[])`);
+  if (values.length < match.length) clauses.push(`${column} IS NULL`);
+  return clauses.length === 0 ? 'FALSE' : `(${clauses.join(' OR ')})`;
+}
+
+function filterClauses(params: Parameters, filter: SubscriptionFilter): string[] {
+  const clauses: string[] = [];
+  if (filter.handler !== undefined) clauses.push(`handler = ${params.add(filter.handler)}`);
+  if (filter.hub !== undefined) clauses.push(`hub = ${params.add(filter.hub)}`);
+  if (filter.topic !== undefined) clauses.push(`topic = ${params.add(filter.topic)}`);
+  if (filter.subscribeStatus !== undefined) {
+    clauses.push(matchClause(params, 'subscribe_status', filter.subscribeStatus));
+  }
+  if (filter.unsubscribeStatus !== undefined) {
+    clauses.push(matchClause(params, 'unsubscribe_status', filter.unsubscribeStatus));
+  }
+  if (filter.static !== undefined) clauses.push(`static = ${params.add(filter.static)}`);
+  return clauses;
+}
+
+/** `SET` items for the fields given; `id`, `createdAt` and `undefined` values are left alone. */
+function setClauses(params: Parameters, changes: SubscriptionChanges): string[] {
+  const clauses: string[] = [];
+  for (const [field, value] of Object.entries(changes)) {
+    if (value === undefined || field === 'id' || field === 'createdAt') continue;
+    if (!Object.hasOwn(COLUMNS, field)) continue;
+    clauses.push(`${COLUMNS[field as keyof Subscription]} = ${params.add(value)}`);
+  }
+  return clauses;
+}
+
+function incrementClauses(params: Parameters, increment: Transition['increment']): string[] {
+  const clauses: string[] = [];
+  for (const [counter, by] of Object.entries(increment ?? {})) {
+    if (by === undefined) continue;
+    if (!Object.hasOwn(COUNTER_COLUMNS, counter)) {
+      throw new InvalidInputError(`Unknown counter ${JSON.stringify(counter)}`);
+    }
+    if (!Number.isSafeInteger(by)) {
+      throw new InvalidInputError(`Counter ${counter} must be incremented by an integer`);
+    }
+    const column = COUNTER_COLUMNS[counter as keyof typeof COUNTER_COLUMNS];
+    clauses.push(`${column} = ${column} + ${params.add(by)}`);
+  }
+  return clauses;
+}
+
+const where = (clauses: string[]): string =>
+  clauses.length === 0 ? '' : `WHERE ${clauses.join(' AND ')}`;
+
+function pageLimit(page: PageOptions): number {
+  const limit = page.limit ?? DEFAULT_PAGE;
+  if (!Number.isSafeInteger(limit) || limit < 1) {
+    throw new InvalidInputError(`A page limit must be a positive integer, not ${limit}`);
+  }
+  return limit;
+}
+
+/**
+ * A `SubscriptionStore` in one PostgreSQL table. Every change is a single conditional
+ * `UPDATE ... WHERE`, so concurrent transitions of a record serialise on its row lock and
+ * only those whose condition still holds afterwards apply. Create it with `createPostgresStore`.
+ */
+export class PostgresStore implements SubscriptionStore {
+  /** The table, quoted and qualified as given. */
+  readonly table: string;
+  private readonly names: TableNames;
+  private readonly pool: pg.Pool;
+  private readonly ownsPool: boolean;
+  private readonly autoMigrate: boolean;
+  private readonly logger: Logger;
+  private migrated = false;
+  private migrating: Promise<MigrationResult> | null = null;
+  private closed = false;
+
+  constructor(options: PostgresStoreOptions) {
+    if (options.pool && options.connectionString) {
+      throw new InvalidInputError('Give the Postgres store a pool or a connectionString, not both');
+    }
+    if (!options.pool && !options.connectionString) {
+      throw new InvalidInputError('The Postgres store needs a pool or a connectionString');
+    }
+
+    this.names = tableNames(options.table);
+    this.table = this.names.table;
+    this.autoMigrate = options.migrate ?? true;
+    this.logger = options.logger ?? silentLogger;
+    this.ownsPool = !options.pool;
+    this.pool = options.pool ?? new pg.Pool({ connectionString: options.connectionString });
+
+    // An idle client that fails emits 'error' on its pool, which ends the process if nobody
+    // listens. The application listens on its own pool; this one is ours to watch.
+    if (this.ownsPool) {
+      this.pool.on('error', (error) =>
+        this.logger.warn({ err: error, table: this.table }, 'idle PostgreSQL connection failed'),
+      );
+    }
+  }
+
+  /** Create or upgrade the table now rather than before the first query. */
+  async migrate(): Promise<MigrationResult> {
+    const result = await runMigrations(this.pool, this.names, this.logger);
+    this.migrated = true;
+    return result;
+  }
+
+  async create(subscription: Subscription): Promise<Subscription> {
+    const params = new Parameters();
+    const placeholders = FIELDS.map((field) => params.add(subscription[field]));
+
+    const { rows } = await this.execute(
+      'create',
+      `INSERT INTO ${this.table} (${SELECT_LIST}) VALUES (${placeholders.join(', ')})
+        RETURNING ${SELECT_LIST}`,
+      params.values,
+      async () =>
+        new DuplicateSubscriptionError(subscription.hub, subscription.topic, subscription.handler),
+    );
+
+    return fromRow(rows[0] as SubscriptionRow);
+  }
+
+  async get(id: string): Promise<Subscription | null> {
+    const { rows } = await this.execute(
+      'get',
+      `SELECT ${SELECT_LIST} FROM ${this.table} WHERE id = $1`,
+      [id],
+    );
+    return rows[0] ? fromRow(rows[0]) : null;
+  }
+
+  async findByKey(hub: string, topic: string, handler: string): Promise<Subscription | null> {
+    const { rows } = await this.execute(
+      'findByKey',
+      `SELECT ${SELECT_LIST} FROM ${this.table} WHERE hub = $1 AND topic = $2 AND handler = $3`,
+      [hub, topic, handler],
+    );
+    return rows[0] ? fromRow(rows[0]) : null;
+  }
+
+  async transition(id: string, transition: Transition): Promise<Subscription | null> {
+    const params = new Parameters();
+    const conditions = [`id = ${params.add(id)}`, ...filterClauses(params, transition.when ?? {})];
+    const changes = [
+      ...setClauses(params, transition.set ?? {}),
+      ...incrementClauses(params, transition.increment),
+    ];
+
+    // Nothing to change: answer the record if the condition holds, as an update would.
+    const text =
+      changes.length === 0
+        ? `SELECT ${SELECT_LIST} FROM ${this.table} ${where(conditions)}`
+        : `UPDATE ${this.table} SET ${changes.join(', ')} ${where(conditions)}
+            RETURNING ${SELECT_LIST}`;
+    const { rows } = await this.execute('transition', text, params.values, () =>
+      this.duplicateOf(id, transition.set ?? {}),
+    );
+
+    return rows[0] ? fromRow(rows[0]) : null;
+  }
+
+  async delete(id: string): Promise<boolean> {
+    const { rowCount } = await this.execute('delete', `DELETE FROM ${this.table} WHERE id = $1`, [
+      id,
+    ]);
+    return (rowCount ?? 0) > 0;
+  }
+
+  async list(filter: SubscriptionFilter = {}, page: PageOptions = {}): Promise<Page> {
+    const params = new Parameters();
+    return this.page('list', params, filterClauses(params, filter), page);
+  }
+
+  async findLeasesEndingBefore(before: Date, page: PageOptions = {}): Promise<Page> {
+    const params = new Parameters();
+
+    // The same predicate as the partial lease index, so that the planner can use it.
+    const conditions = [
+      `subscribe_status = 'verified'`,
+      'unsubscribe_status IS NULL',
+      'lease_expires_at IS NOT NULL',
+      `lease_expires_at < ${params.add(before)}`,
+    ];
+    return this.page('findLeasesEndingBefore', params, conditions, page);
+  }
+
+  async findDueForRetry(now: Date, page: PageOptions = {}): Promise<Page> {
+    const params = new Parameters();
+    return this.page('findDueForRetry', params, [`retry_at <= ${params.add(now)}`], page);
+  }
+
+  async count(filter: SubscriptionFilter = {}): Promise<number> {
+    const params = new Parameters();
+    const conditions = filterClauses(params, filter);
+
+    const { rows } = await this.execute<{ count: string }>(
+      'count',
+      `SELECT count(*) AS count FROM ${this.table} ${where(conditions)}`,
+      params.values,
+    );
+    return Number(rows[0]?.count ?? 0);
+  }
+
+  /** End the pool opened for `connectionString`; a pool passed in is left open. */
+  async close(): Promise<void> {
+    if (!this.ownsPool || this.closed) return;
+
+    this.closed = true;
+    await this.pool.end();
+  }
+
+  /** One page in id order; asks for one row more than the page to know whether another follows. */
+  private async page(
+    operation: string,
+    params: Parameters,
+    conditions: string[],
+    page: PageOptions,
+  ): Promise<Page> {
+    const limit = pageLimit(page);
+    if (page.after !== undefined) conditions.push(`id > ${params.add(page.after)}`);
+
+    const { rows } = await this.execute(
+      operation,
+      `SELECT ${SELECT_LIST} FROM ${this.table} ${where(conditions)}
+        ORDER BY id LIMIT ${params.add(limit + 1)}`,
+      params.values,
+    );
+
+    const items = rows.slice(0, limit).map(fromRow);
+    const last = items[items.length - 1];
+    return { items, next: rows.length > limit && last ? last.id : null };
+  }
+
+  /** Names the key a transition collided on, from the changes and the record as it stands. */
+  private async duplicateOf(
+    id: string,
+    changes: SubscriptionChanges,
+  ): Promise<DuplicateSubscriptionError> {
+    const current = await this.get(id).catch(() => null);
+    return new DuplicateSubscriptionError(
+      changes.hub ?? current?.hub ?? '',
+      changes.topic ?? current?.topic ?? '',
+      changes.handler ?? current?.handler ?? '',
+    );
+  }
+
+  /** Run one statement after the migration; unique violations become `duplicate()`, the rest `AdapterError`. */
+  private async execute<Row extends pg.QueryResultRow = SubscriptionRow>(
+    operation: string,
+    text: string,
+    values: unknown[],
+    duplicate?: () => Promise<DuplicateSubscriptionError>,
+  ): Promise<pg.QueryResult<Row>> {
+    await this.ready();
+
+    try {
+      return await this.pool.query<Row>(text, values);
+    } catch (error) {
+      if (duplicate && isUniqueViolation(error)) throw await duplicate();
+      throw new AdapterError('postgres', `${operation} failed: ${messageOf(error)}`, error);
+    }
+  }
+
+  /** Runs the migration once, before the first query; a failed one is tried again next time. */
+  private async ready(): Promise<void> {
+    if (this.migrated || !this.autoMigrate) return;
+
+    this.migrating ??= this.migrate().finally(() => {
+      this.migrating = null;
+    });
+    await this.migrating;
+  }
+}
+
+/** Create a subscription store over PostgreSQL. */
+export function createPostgresStore(options: PostgresStoreOptions): PostgresStore {
+  return new PostgresStore(options);
+}

@@ -1,0 +1,60 @@
+import { InvalidInputError } from '@websubsub/core';
+
+/** The table a store uses when given none. */
+export const DEFAULT_TABLE = 'websubsub_subscriptions';
+
+/** The table, in the same schema as each subscriptions table, that records its schema version. */
+export const MIGRATIONS_TABLE = 'websubsub_migrations';
+
+/** The quoted names of one subscriptions table and of everything that belongs to it. */
+export interface TableNames {
+  /** The table's own name, without schema: its key in the migrations table. */
+  base: string;
+  /** The subscriptions table, quoted and qualified as it was given. */
+  table: string;
+  /** The migrations table, quoted and qualified like the subscriptions table. */
+  migrations: string;
+  /** Index names, quoted; an index always lives in its table's schema. */
+  indexes: { key: string; lease: string; retry: string; handler: string };
+}
+
+// Unquoted-identifier characters only, so quoting can never be escaped. The base name leaves
+// room under PostgreSQL's 63-byte limit for the longest index suffix, `_handler_idx`.
+const SCHEMA = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
+const BASE = /^[A-Za-z_][A-Za-z0-9_]{0,47}$/;
+
+const quote = (identifier: string): string => `"${identifier}"`;
+
+/** Check a table name (`name` or `schema.name`) and derive the quoted names the store uses. */
+export function tableNames(name: string = DEFAULT_TABLE): TableNames {
+  const parts = name.split('.');
+  const base = parts.length <= 2 ? parts[parts.length - 1] : undefined;
+  const schema = parts.length === 2 ? parts[0] : undefined;
+
+  if (
+    base === undefined ||
+    !BASE.test(base) ||
+    (schema !== undefined && !SCHEMA.test(schema)) ||
+    base === MIGRATIONS_TABLE
+  ) {
+    throw new InvalidInputError(
+      `Invalid table name ${JSON.stringify(name)}: use letters, digits and underscores, ` +
+        `optionally after a schema and a dot, at most 48 characters for the table itself, ` +
+        `and not ${MIGRATIONS_TABLE}`,
+    );
+  }
+
+  const qualify = (identifier: string): string =>
+    schema === undefined ? quote(identifier) : `${quote(schema)}.${quote(identifier)}`;
+  return {
+    base,
+    table: qualify(base),
+    migrations: qualify(MIGRATIONS_TABLE),
+    indexes: {
+      key: quote(`${base}_key`),
+      lease: quote(`${base}_lease_idx`),
+      retry: quote(`${base}_retry_idx`),
+      handler: quote(`${base}_handler_idx`),
+    },
+  };
+}
