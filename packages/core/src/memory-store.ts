@@ -9,6 +9,7 @@ import type {
 } from './store.js';
 import { matches } from './store.js';
 import type { Subscription, SubscriptionCounter } from './subscription.js';
+import { TimeIndex } from './time-index.js';
 
 const DEFAULT_PAGE = 100;
 const COUNTERS = new Set<string>(['connectionErrors', 'hubErrors', 'verifyTimeouts', 'verifyErrors']);
@@ -53,11 +54,14 @@ export class MemoryStore implements SubscriptionStore {
   private readonly records = new Map<string, Subscription>();
   private readonly byKey = new Map<string, string>();
   private sortedIds: string[] | null = null;
+  private readonly leases = new TimeIndex();
+  private readonly retries = new TimeIndex();
 
   constructor(options: MemoryStoreOptions = {}) {
     for (const record of options.initial ?? []) {
       this.records.set(record.id, copy(record));
       this.byKey.set(keyOf(record.hub, record.topic, record.handler), record.id);
+      this.index(record);
     }
   }
 
@@ -73,6 +77,7 @@ export class MemoryStore implements SubscriptionStore {
 
     this.records.set(subscription.id, copy(subscription));
     this.byKey.set(key, subscription.id);
+    this.index(subscription);
     this.sortedIds = null;
     return copy(subscription);
   }
@@ -114,6 +119,7 @@ export class MemoryStore implements SubscriptionStore {
     }
 
     this.records.set(id, next);
+    this.index(next);
     return copy(next);
   }
 
@@ -123,6 +129,8 @@ export class MemoryStore implements SubscriptionStore {
 
     this.records.delete(id);
     this.byKey.delete(keyOf(record.hub, record.topic, record.handler));
+    this.leases.delete(id);
+    this.retries.delete(id);
     this.sortedIds = null;
     return true;
   }
@@ -132,20 +140,11 @@ export class MemoryStore implements SubscriptionStore {
   }
 
   async findLeasesEndingBefore(before: Date, page: PageOptions = {}): Promise<Page> {
-    const limit = before.getTime();
-    return this.scan(
-      (record) =>
-        record.subscribeStatus === 'verified' &&
-        record.unsubscribeStatus === null &&
-        record.leaseExpiresAt !== null &&
-        record.leaseExpiresAt.getTime() < limit,
-      page,
-    );
+    return this.pageOf(this.leases.due(before.getTime(), false), page);
   }
 
   async findDueForRetry(now: Date, page: PageOptions = {}): Promise<Page> {
-    const limit = now.getTime();
-    return this.scan((record) => record.retryAt !== null && record.retryAt.getTime() <= limit, page);
+    return this.pageOf(this.retries.due(now.getTime(), true), page);
   }
 
   async count(filter: SubscriptionFilter = {}): Promise<number> {
@@ -154,12 +153,29 @@ export class MemoryStore implements SubscriptionStore {
     return total;
   }
 
+  /** Keep the upkeep indexes in step with a record. */
+  private index(record: Subscription): void {
+    const renewable =
+      record.subscribeStatus === 'verified' &&
+      record.unsubscribeStatus === null &&
+      record.leaseExpiresAt !== null;
+    this.leases.set(record.id, renewable ? (record.leaseExpiresAt as Date).getTime() : null);
+    this.retries.set(record.id, record.retryAt === null ? null : record.retryAt.getTime());
+  }
+
+  /** One page, in id order, of the ids an index found due: costs the due ids, not the total. */
+  private pageOf(ids: string[], page: PageOptions): Page {
+    const limit = checkLimit(page.limit);
+    const after = page.after;
+    const sorted = (after === undefined ? ids : ids.filter((id) => id > after)).sort();
+    const items = sorted.slice(0, limit).map((id) => copy(this.records.get(id) as Subscription));
+    const next = sorted.length > limit ? (items[items.length - 1] as Subscription).id : null;
+    return { items, next };
+  }
+
   /** Walks ids in order from the cursor, so a page costs its own size plus the records skipped. */
   private scan(accept: (record: Subscription) => boolean, page: PageOptions): Page {
-    const limit = page.limit ?? DEFAULT_PAGE;
-    if (!Number.isInteger(limit) || limit <= 0) {
-      throw new InvalidInputError(`Page limit must be a positive whole number, got ${limit}`);
-    }
+    const limit = checkLimit(page.limit);
     const ids = this.ids();
     const items: Subscription[] = [];
     let index = page.after === undefined ? 0 : firstAfter(ids, page.after);
@@ -177,6 +193,14 @@ export class MemoryStore implements SubscriptionStore {
     this.sortedIds ??= [...this.records.keys()].sort();
     return this.sortedIds;
   }
+}
+
+function checkLimit(limit: number | undefined): number {
+  const value = limit ?? DEFAULT_PAGE;
+  if (!Number.isInteger(value) || value <= 0) {
+    throw new InvalidInputError(`Page limit must be a positive whole number, got ${value}`);
+  }
+  return value;
 }
 
 function firstAfter(sorted: string[], after: string): number {
