@@ -30,7 +30,10 @@ export function createApiRouter(subscriber: Subscriber, notifications: Notificat
     const input = ctx.request.body as Record<string, unknown> | undefined;
     if (!input || typeof input !== 'object' || Array.isArray(input)) {
       ctx.status = 400;
-      ctx.body = problem('invalid_input', 'Send a JSON object: { "topic", "hub"?, "leaseSeconds"?, "secret"? }');
+      ctx.body = problem(
+        'invalid_input',
+        'Send a JSON object: { "topic", "hub"?, "leaseSeconds"?, "secret"? }',
+      );
       return;
     }
     const { topic, hub, leaseSeconds, secret } = input;
@@ -107,8 +110,8 @@ export function createApiRouter(subscriber: Subscriber, notifications: Notificat
     }
   });
 
-  router.get('/notifications', (ctx) => {
-    ctx.body = notifications.newestFirst();
+  router.get('/notifications', async (ctx) => {
+    ctx.body = await notifications.newestFirst();
   });
 
   return router;

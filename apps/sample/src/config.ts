@@ -10,6 +10,12 @@ export interface SampleConfig {
   mongodbCollection: string;
   mongodbUrl: string | null;
   redisUrl: string | null;
+  /** Prefix of every Redis key (Agenda jobs and Redlock locks). */
+  redisPrefix: string;
+  /** `agenda` or `memory`: `agenda` by default when REDIS_URL is set. */
+  queue: 'agenda' | 'memory';
+  /** Seconds an Agenda job stays locked to the instance running it (a crashed one's jobs wait this long). */
+  jobLockLifetime: number;
   defaultHub: string | null;
   blockPrivateAddresses: boolean;
   dashboardToken: string | null;
@@ -35,7 +41,9 @@ function seconds(env: NodeJS.ProcessEnv, name: string, fallback: number): number
   if (raw === undefined || raw.trim() === '') return fallback;
   const value = Number(raw);
   if (!Number.isFinite(value) || value <= 0) {
-    throw new ConfigError(`${name} must be a positive number of seconds, got ${JSON.stringify(raw)}`);
+    throw new ConfigError(
+      `${name} must be a positive number of seconds, got ${JSON.stringify(raw)}`,
+    );
   }
   return value;
 }
@@ -55,6 +63,23 @@ const text = (env: NodeJS.ProcessEnv, name: string): string | null => {
   return raw === undefined || raw.trim() === '' ? null : raw.trim();
 };
 
+function queueKind(env: NodeJS.ProcessEnv): 'agenda' | 'memory' {
+  const raw = text(env, 'WEBSUBSUB_QUEUE');
+  if (raw === null) return text(env, 'REDIS_URL') ? 'agenda' : 'memory';
+  if (raw !== 'agenda' && raw !== 'memory') {
+    throw new ConfigError(`WEBSUBSUB_QUEUE must be agenda or memory, got ${JSON.stringify(raw)}`);
+  }
+  if (
+    raw === 'agenda' &&
+    !text(env, 'REDIS_URL') &&
+    !text(env, 'DATABASE_URL') &&
+    !text(env, 'MONGODB_URL')
+  ) {
+    throw new ConfigError('WEBSUBSUB_QUEUE=agenda needs REDIS_URL, DATABASE_URL or MONGODB_URL');
+  }
+  return raw;
+}
+
 /** Read the sample's configuration; throws `ConfigError` naming the variable that is wrong. */
 export function readConfig(env: NodeJS.ProcessEnv = process.env): SampleConfig {
   const port = count(env, 'PORT', 3000);
@@ -67,6 +92,9 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): SampleConfig {
     mongodbCollection: text(env, 'WEBSUBSUB_MONGODB_COLLECTION') ?? 'websubsub_subscriptions',
     mongodbUrl: text(env, 'MONGODB_URL'),
     redisUrl: text(env, 'REDIS_URL'),
+    redisPrefix: text(env, 'WEBSUBSUB_REDIS_PREFIX') ?? 'websubsub:',
+    queue: queueKind(env),
+    jobLockLifetime: seconds(env, 'WEBSUBSUB_JOB_LOCK_LIFETIME', 30),
     defaultHub: text(env, 'WEBSUBSUB_DEFAULT_HUB'),
     blockPrivateAddresses: text(env, 'WEBSUBSUB_BLOCK_PRIVATE_ADDRESSES') === 'true',
     dashboardToken: text(env, 'WEBSUBSUB_DASHBOARD_TOKEN'),

@@ -49,19 +49,27 @@ async function main(): Promise<void> {
   });
   detail(`topic feed:   ${topic} (advertises the hub in Link headers)`);
   hub.on('verified', (verification) =>
-    detail(`hub → callback: verification of intent (${verification.mode}), answered ${verification.status}`),
+    detail(
+      `hub → callback: verification of intent (${verification.mode}), answered ${verification.status}`,
+    ),
   );
 
   step('Starting the sample app on the embedded store, queue and lock');
   const port = await freePort();
-  const config = readConfig({ ...process.env, PORT: String(port), SITE_URL: `http://127.0.0.1:${port}` });
+  const config = readConfig({
+    ...process.env,
+    PORT: String(port),
+    SITE_URL: `http://127.0.0.1:${port}`,
+  });
   const sample = await createSampleApp(config, silentLogger);
   await sample.listen();
   const api = `http://127.0.0.1:${port}`;
   detail(`sample app:   ${api}`);
 
   try {
-    step(`POST ${api}/subscriptions  { "topic": "${topic}", "secret": "…" }  (no hub: discover it)`);
+    step(
+      `POST ${api}/subscriptions  { "topic": "${topic}", "secret": "…" }  (no hub: discover it)`,
+    );
     const created = await fetch(`${api}/subscriptions`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
@@ -77,7 +85,9 @@ async function main(): Promise<void> {
       const json = (await response.json()) as Record<string, string>;
       return json['subscribeStatus'] === 'verified' ? json : undefined;
     }, 'verification');
-    detail(`subscribeStatus: ${verified['subscribeStatus']}, lease ends ${verified['leaseExpiresAt']}`);
+    detail(
+      `subscribeStatus: ${verified['subscribeStatus']}, lease ends ${verified['leaseExpiresAt']}`,
+    );
 
     step('Publishing three entries; the hub signs each with the subscription secret (HMAC-SHA256)');
     for (const n of [1, 2, 3]) {
@@ -110,9 +120,13 @@ async function main(): Promise<void> {
     }, 'unsubscription');
     detail(`unsubscribeStatus: ${gone['unsubscribeStatus']}`);
     const [late] = await hub.publish(topic, { body: entry(4) });
-    detail(`a later delivery is answered ${late?.status ?? 'not at all'} (the hub no longer delivers)`);
+    detail(
+      `a later delivery is answered ${late?.status ?? 'not at all'} (the hub no longer delivers)`,
+    );
 
-    step('Done: discovery, subscription, verification, signed delivery and unsubscription all worked.');
+    step(
+      'Done: discovery, subscription, verification, signed delivery and unsubscription all worked.',
+    );
   } finally {
     await sample.close();
     await hub.close();

@@ -8,7 +8,7 @@ import Koa from 'koa';
 
 import { createApiRouter } from './api.js';
 import type { SampleConfig } from './config.js';
-import { NotificationLog } from './notifications.js';
+import type { NotificationLog } from './notifications.js';
 import { createRoles, type Roles } from './roles.js';
 
 export { readConfig, ConfigError, type SampleConfig } from './config.js';
@@ -28,13 +28,13 @@ export interface SampleApp {
 /** Build the sample app from its configuration. */
 export async function createSampleApp(config: SampleConfig, logger: Logger): Promise<SampleApp> {
   const roles = await createRoles(config, logger);
-  const notifications = new NotificationLog(config.notificationsKept);
+  const notifications = roles.notifications;
 
   const subscriber = createSubscriber({
     baseUrl: config.siteUrl,
     handlers: {
-      sample: (notification) => {
-        const entry = notifications.add(notification);
+      sample: async (notification) => {
+        const entry = await notifications.add(notification);
         logger.info(
           {
             subscriptionId: entry.subscriptionId,

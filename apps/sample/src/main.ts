@@ -8,7 +8,14 @@ async function main(): Promise<void> {
   const config = readConfig();
   const sample = await createSampleApp(config, logger);
   const { description } = sample.roles;
-  logger.info(description, `Roles: ${description.store}, ${description.queue}, ${description.lock}`);
+  logger.info(
+    description,
+    `Roles: ${description.store}, ${description.queue}, ${description.lock}`,
+  );
+  logger.info({}, `Notifications kept ${description.notifications}`);
+  if (description.lock.startsWith('embedded') && !description.queue.startsWith('embedded')) {
+    logger.warn({}, 'The lock is in-process: run several instances only with REDIS_URL set');
+  }
 
   const port = await sample.listen();
   logger.info({ port, siteUrl: config.siteUrl }, `websubsub sample listening on port ${port}`);

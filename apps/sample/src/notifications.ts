@@ -1,4 +1,7 @@
+import { createHash } from 'node:crypto';
+
 import type { Notification } from '@websubsub/core';
+import type pg from 'pg';
 
 /** A received notification as `GET /notifications` shows it. */
 export interface NotificationEntry {
@@ -9,28 +12,127 @@ export interface NotificationEntry {
   receivedAt: string;
 }
 
-/** The last notifications the sample's handler received, in memory. */
-export class NotificationLog {
+/** Where the sample's handler keeps what it received, for `GET /notifications`. */
+export interface NotificationLog {
+  /** Remember one notification; the same delivery handled twice is kept once. */
+  add(notification: Notification): Promise<NotificationEntry>;
+  /** The kept notifications, newest first. */
+  newestFirst(): Promise<NotificationEntry[]>;
+  /** Where the log lives, for the startup log line. */
+  readonly description: string;
+}
+
+function entryOf(notification: Notification): NotificationEntry {
+  return {
+    subscriptionId: notification.subscription.id,
+    topic: notification.topic,
+    contentType: notification.contentType,
+    body: notification.body.toString('utf8'),
+    receivedAt: notification.receivedAt.toISOString(),
+  };
+}
+
+/** The last notifications, in this process's memory. */
+export class MemoryNotificationLog implements NotificationLog {
+  readonly description = 'in memory (this instance only)';
   private readonly entries: NotificationEntry[] = [];
+  private readonly seen = new Set<string>();
 
   constructor(private readonly kept: number) {}
 
-  /** Remember one notification, forgetting the oldest beyond the limit. */
-  add(notification: Notification): NotificationEntry {
-    const entry: NotificationEntry = {
-      subscriptionId: notification.subscription.id,
-      topic: notification.topic,
-      contentType: notification.contentType,
-      body: notification.body.toString('utf8'),
-      receivedAt: notification.receivedAt.toISOString(),
-    };
+  async add(notification: Notification): Promise<NotificationEntry> {
+    const entry = entryOf(notification);
+    const key = deliveryKey(notification);
+    if (this.seen.has(key)) return entry;
+
+    this.seen.add(key);
     this.entries.push(entry);
-    if (this.entries.length > this.kept) this.entries.splice(0, this.entries.length - this.kept);
+    if (this.entries.length > this.kept) {
+      this.entries.splice(0, this.entries.length - this.kept);
+    }
+    if (this.seen.size > this.kept * 2) this.seen.clear();
     return entry;
   }
 
-  /** Every kept notification, newest first. */
-  newestFirst(): NotificationEntry[] {
+  async newestFirst(): Promise<NotificationEntry[]> {
     return [...this.entries].reverse();
+  }
+}
+
+/** One delivery: its subscription, when the callback accepted it, and its bytes. */
+function deliveryKey(notification: Notification): string {
+  const digest = createHash('sha256').update(notification.body).digest('hex');
+  return `${notification.subscription.id}:${notification.receivedAt.toISOString()}:${digest}`;
+}
+
+/**
+ * Notifications in a PostgreSQL table, so every instance of the sample shows the same list and
+ * a delivery handled twice (a worker died before its job was marked done) is listed once.
+ */
+export class PostgresNotificationLog implements NotificationLog {
+  readonly description: string;
+
+  private constructor(
+    private readonly pool: pg.Pool,
+    private readonly table: string,
+    private readonly kept: number,
+  ) {
+    this.description = `PostgreSQL table ${table} (shared by every instance)`;
+  }
+
+  /** Create the table when missing. */
+  static async open(pool: pg.Pool, table: string, kept: number): Promise<PostgresNotificationLog> {
+    if (!/^[a-z_][a-z0-9_]{0,62}$/.test(table)) throw new Error(`Invalid table name ${table}`);
+    await pool.query(`
+      CREATE TABLE IF NOT EXISTS "${table}" (
+        delivery_key text PRIMARY KEY,
+        subscription_id text NOT NULL,
+        topic text NOT NULL,
+        content_type text,
+        body text NOT NULL,
+        received_at timestamptz NOT NULL,
+        stored_at timestamptz NOT NULL DEFAULT now()
+      )`);
+    return new PostgresNotificationLog(pool, table, kept);
+  }
+
+  async add(notification: Notification): Promise<NotificationEntry> {
+    const entry = entryOf(notification);
+    await this.pool.query(
+      `INSERT INTO "${this.table}"
+         (delivery_key, subscription_id, topic, content_type, body, received_at)
+       VALUES ($1, $2, $3, $4, $5, $6)
+       ON CONFLICT (delivery_key) DO NOTHING`,
+      [
+        deliveryKey(notification),
+        entry.subscriptionId,
+        entry.topic,
+        entry.contentType,
+        entry.body.replace(/\u0000/g, '\uFFFD'),
+        notification.receivedAt,
+      ],
+    );
+    return entry;
+  }
+
+  async newestFirst(): Promise<NotificationEntry[]> {
+    const { rows } = await this.pool.query<{
+      subscription_id: string;
+      topic: string;
+      content_type: string | null;
+      body: string;
+      received_at: Date;
+    }>(
+      `SELECT subscription_id, topic, content_type, body, received_at FROM "${this.table}"
+       ORDER BY received_at DESC, stored_at DESC LIMIT $1`,
+      [this.kept],
+    );
+    return rows.map((row) => ({
+      subscriptionId: row.subscription_id,
+      topic: row.topic,
+      contentType: row.content_type,
+      body: row.body,
+      receivedAt: row.received_at.toISOString(),
+    }));
   }
 }

@@ -9,19 +9,36 @@ import {
   type Logger,
   type SubscriptionStore,
 } from '@websubsub/core';
+import { hostname } from 'node:os';
+
+import { MongoBackend } from '@agendajs/mongo-backend';
+import { PostgresBackend } from '@agendajs/postgres-backend';
+import { RedisBackend } from '@agendajs/redis-backend';
+import { createAgendaQueue } from '@websubsub/agenda';
 import { createMongoStore } from '@websubsub/mongodb';
 import { createPostgresStore } from '@websubsub/postgres';
+import { createRedlockLock } from '@websubsub/redlock';
+import { Agenda } from 'agenda';
+import { Redis } from 'ioredis';
 import { MongoClient } from 'mongodb';
+import pg from 'pg';
 
 import type { SampleConfig } from './config.js';
+import {
+  MemoryNotificationLog,
+  PostgresNotificationLog,
+  type NotificationLog,
+} from './notifications.js';
 
 /** The store, queue and lock the sample runs on, and how to close what was opened for them. */
 export interface Roles {
   store: SubscriptionStore;
   queue: JobQueue;
   lock: LockProvider;
+  /** Where the sample's handler keeps notifications. */
+  notifications: NotificationLog;
   /** One line each, for the log: which implementation plays each role. */
-  description: { store: string; queue: string; lock: string };
+  description: { store: string; queue: string; lock: string; notifications: string };
   close(): Promise<void>;
 }
 
@@ -45,15 +62,112 @@ export function withUser(databaseUrl: string): string {
   return url.toString();
 }
 
+/** Connections opened for the roles, shared where two roles use one server. */
+interface Connections {
+  mongo: MongoClient | null;
+  redis: Redis | null;
+  closers: Array<() => Promise<void>>;
+}
+
+async function mongoClient(config: SampleConfig, connections: Connections): Promise<MongoClient> {
+  if (connections.mongo) return connections.mongo;
+  const client = new MongoClient(config.mongodbUrl as string, { serverSelectionTimeoutMS: 10_000 });
+  await client.connect();
+  connections.closers.push(() => client.close());
+  connections.mongo = client;
+  return client;
+}
+
+/** Connect to Redis first and fail clearly: Agenda turns an unreachable server into a crash. */
+async function redisClient(config: SampleConfig, logger: Logger, connections: Connections) {
+  if (connections.redis) return connections.redis;
+  const redis = new Redis(config.redisUrl as string, {
+    lazyConnect: true,
+    maxRetriesPerRequest: 2,
+  });
+  redis.on('error', (error: Error) =>
+    logger.warn({ error: error.message }, 'Redis connection error'),
+  );
+  try {
+    await redis.connect();
+    await redis.ping();
+  } catch (error) {
+    redis.disconnect();
+    throw new Error(
+      `Redis at ${redact(config.redisUrl as string)} cannot be reached: ${(error as Error).message}`,
+    );
+  }
+  connections.closers.push(async () => void (await redis.quit().catch(() => redis.disconnect())));
+  connections.redis = redis;
+  return redis;
+}
+
+async function createQueue(
+  config: SampleConfig,
+  logger: Logger,
+  connections: Connections,
+): Promise<{ queue: JobQueue; description: string }> {
+  if (config.queue === 'memory') {
+    return { queue: createMemoryQueue(), description: 'embedded in-process queue (no REDIS_URL)' };
+  }
+
+  const name = `websubsub-sample-${hostname()}-${process.pid}`;
+  const timing = { name, processEvery: '1 second' as const };
+  if (config.redisUrl) {
+    const redis = await redisClient(config, logger, connections);
+    const backend = new RedisBackend({
+      redis,
+      keyPrefix: `${config.redisPrefix}agenda:`,
+      channelName: `${config.redisPrefix}agenda:jobs`,
+    });
+    const agenda = new Agenda({ backend, ...timing });
+    return {
+      queue: createAgendaQueue({ agenda, logger, lockLifetimeMs: config.jobLockLifetime * 1000 }),
+      description: `Agenda queue on Redis at ${redact(config.redisUrl)}`,
+    };
+  }
+  if (config.mongodbUrl) {
+    const client = await mongoClient(config, connections);
+    const agenda = new Agenda({ backend: new MongoBackend({ mongo: client.db() }), ...timing });
+    return {
+      queue: createAgendaQueue({ agenda, logger, lockLifetimeMs: config.jobLockLifetime * 1000 }),
+      description: `Agenda queue on MongoDB at ${redact(config.mongodbUrl)}`,
+    };
+  }
+
+  const pool = new pg.Pool({ connectionString: withUser(config.databaseUrl as string) });
+  await pool.query('SELECT 1');
+  connections.closers.push(() => pool.end());
+  const agenda = new Agenda({ backend: new PostgresBackend({ pool }), ...timing });
+  return {
+    queue: createAgendaQueue({ agenda, logger, lockLifetimeMs: config.jobLockLifetime * 1000 }),
+    description: `Agenda queue on PostgreSQL at ${redact(config.databaseUrl as string)}`,
+  };
+}
+
+async function createLock(
+  config: SampleConfig,
+  logger: Logger,
+  connections: Connections,
+): Promise<{ lock: LockProvider; description: string }> {
+  if (!config.redisUrl) {
+    return { lock: createMemoryLock(), description: 'embedded in-process lock (no REDIS_URL)' };
+  }
+  const redis = await redisClient(config, logger, connections);
+  return {
+    lock: createRedlockLock({ clients: [redis], prefix: `${config.redisPrefix}lock:`, logger }),
+    description: `Redlock on Redis at ${redact(config.redisUrl)}`,
+  };
+}
+
 async function createStore(
   config: SampleConfig,
   logger: Logger,
-  closers: Array<() => Promise<void>>,
+  connections: Connections,
 ): Promise<{ store: SubscriptionStore; description: string }> {
+  const closers = connections.closers;
   if (config.mongodbUrl) {
-    const client = new MongoClient(config.mongodbUrl, { serverSelectionTimeoutMS: 10_000 });
-    await client.connect();
-    closers.push(() => client.close());
+    const client = await mongoClient(config, connections);
     const store = createMongoStore({ client, collection: config.mongodbCollection, logger });
     await store.ensureIndexes();
     return { store, description: `MongoDB store at ${redact(config.mongodbUrl)}` };
@@ -76,23 +190,44 @@ async function createStore(
   };
 }
 
+async function createNotificationLog(
+  config: SampleConfig,
+  connections: Connections,
+): Promise<NotificationLog> {
+  if (!config.databaseUrl || config.mongodbUrl) {
+    return new MemoryNotificationLog(config.notificationsKept);
+  }
+  const pool = new pg.Pool({ connectionString: withUser(config.databaseUrl), max: 4 });
+  connections.closers.push(() => pool.end());
+  return PostgresNotificationLog.open(
+    pool,
+    `${config.postgresTable}_notifications`.slice(0, 63),
+    config.notificationsKept,
+  );
+}
+
 /** Pick each role's implementation from the configured connection URLs. */
 export async function createRoles(config: SampleConfig, logger: Logger): Promise<Roles> {
-  const closers: Array<() => Promise<void>> = [];
+  const connections: Connections = { mongo: null, redis: null, closers: [] };
   const close = async () => {
-    for (const closeOne of closers.splice(0).reverse()) await closeOne();
+    for (const closeOne of connections.closers.splice(0).reverse()) await closeOne();
   };
 
   try {
-    const { store, description: storeDescription } = await createStore(config, logger, closers);
+    const store = await createStore(config, logger, connections);
+    const queue = await createQueue(config, logger, connections);
+    const lock = await createLock(config, logger, connections);
+    const notifications = await createNotificationLog(config, connections);
     return {
-      store,
-      queue: createMemoryQueue(),
-      lock: createMemoryLock(),
+      store: store.store,
+      queue: queue.queue,
+      lock: lock.lock,
+      notifications,
       description: {
-        store: storeDescription,
-        queue: 'embedded in-process queue (no REDIS_URL)',
-        lock: 'embedded in-process lock (no REDIS_URL)',
+        store: store.description,
+        queue: queue.description,
+        lock: lock.description,
+        notifications: notifications.description,
       },
       close,
     };

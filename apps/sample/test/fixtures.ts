@@ -3,7 +3,10 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** `../shared/fixtures` beside the repository. */
-export const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), '../../../../shared/fixtures');
+export const FIXTURES = join(
+  dirname(fileURLToPath(import.meta.url)),
+  '../../../../shared/fixtures',
+);
 
 interface DiscoveryCase {
   name: string;
@@ -35,7 +38,11 @@ export function discoveryDocument(name: string, hubUrl: string, selfUrl: string)
   const found = cases.discovery.find((entry) => entry.name === name);
   if (!found) throw new Error(`No discovery fixture ${name}`);
   const swap = (text: string) =>
-    text.split(found.hubs[0] as string).join(hubUrl).split(found.self).join(selfUrl);
+    text
+      .split(found.hubs[0] as string)
+      .join(hubUrl)
+      .split(found.self)
+      .join(selfUrl);
 
   const headers = readFileSync(join(FIXTURES, 'discovery', `${name}.headers`), 'utf8');
   const body = readFileSync(join(FIXTURES, 'discovery', `${name}.body`), 'latin1');

@@ -42,7 +42,9 @@ describe('sample app on PostgreSQL: subscriptions survive a restart', function (
     await hub?.close();
     const client = new pg.Client({ connectionString: DATABASE_URL });
     await client.connect().catch(() => undefined);
-    await client.query(`DROP TABLE IF EXISTS "${table}"`).catch(() => undefined);
+    await client
+      .query(`DROP TABLE IF EXISTS "${table}", "${table}_notifications"`)
+      .catch(() => undefined);
     await client.end().catch(() => undefined);
   });
 
@@ -58,7 +60,9 @@ describe('sample app on PostgreSQL: subscriptions survive a restart', function (
     const topic = hub.serveFeed('/restart/feed');
 
     const first = await startSampleProcess(env);
-    expect(first.logs.some((entry) => String(entry['msg']).includes('PostgreSQL store'))).to.equal(true);
+    expect(first.logs.some((entry) => String(entry['msg']).includes('PostgreSQL store'))).to.equal(
+      true,
+    );
     const created = await fetch(`${api}/subscriptions`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
@@ -70,7 +74,10 @@ describe('sample app on PostgreSQL: subscriptions survive a restart', function (
 
     const second = await startSampleProcess(env);
     try {
-      const record = (await (await fetch(`${api}/subscriptions/${id}`)).json()) as Record<string, unknown>;
+      const record = (await (await fetch(`${api}/subscriptions/${id}`)).json()) as Record<
+        string,
+        unknown
+      >;
       expect(record['subscribeStatus']).to.equal('verified');
       expect(record['hasSecret']).to.equal(true);
 
@@ -78,7 +85,9 @@ describe('sample app on PostgreSQL: subscriptions survive a restart', function (
       expect(result!.status).to.equal(202);
       let bodies: string[] = [];
       for (let attempt = 0; attempt < 100 && bodies.length === 0; attempt++) {
-        const list = (await (await fetch(`${api}/notifications`)).json()) as Array<{ body: string }>;
+        const list = (await (await fetch(`${api}/notifications`)).json()) as Array<{
+          body: string;
+        }>;
         bodies = list.map((entry) => entry.body);
         if (bodies.length === 0) await new Promise((resolve) => setTimeout(resolve, 50));
       }

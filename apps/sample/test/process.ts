@@ -23,11 +23,16 @@ export async function startSampleProcess(env: Record<string, string>): Promise<S
   const logs: Array<Record<string, unknown>> = [];
   let errors = '';
   child.stderr!.on('data', (chunk: Buffer) => (errors += chunk.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const exited = new Promise<number | null>((resolve) =>
+    child.once('exit', (code) => resolve(code)),
+  );
 
   await new Promise<void>((resolve, reject) => {
     let buffered = '';
-    const timer = setTimeout(() => reject(new Error(`The sample did not start: ${errors}`)), 20_000);
+    const timer = setTimeout(
+      () => reject(new Error(`The sample did not start: ${errors}`)),
+      20_000,
+    );
     child.stdout!.on('data', (chunk: Buffer) => {
       buffered += chunk.toString();
       let newline: number;

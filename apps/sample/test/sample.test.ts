@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
@@ -6,7 +7,9 @@ import { startTestHub, type TestHub } from '@websubsub/testing';
 import { expect } from 'chai';
 
 import { createSampleApp, readConfig, type SampleApp } from '../src/index.js';
+import { withUser } from '../src/roles.js';
 import { discoveryDocument, notification } from './fixtures.js';
+import { cleanUp, requireServers } from './servers.js';
 
 async function freePort(): Promise<number> {
   const probe = createServer();
@@ -26,152 +29,217 @@ async function until<T>(check: () => Promise<T | undefined>, what: string, ms = 
   }
 }
 
-describe('sample app against the test hub, over real sockets', () => {
-  let hub: TestHub;
-  let sample: SampleApp;
-  let api: string;
+const REAL = {
+  DATABASE_URL: withUser(process.env['DATABASE_URL'] ?? 'postgres://127.0.0.1:5432/test'),
+  REDIS_URL: process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379',
+};
 
-  const call = async (method: string, path: string, body?: unknown) => {
-    const response = await fetch(`${api}${path}`, {
-      method,
-      ...(body === undefined
-        ? {}
-        : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }),
+for (const [setup, extraEnv] of [
+  ['embedded defaults', {}],
+  ['PostgreSQL store, Agenda on Redis, Redlock', REAL],
+] as const)
+  describe(`sample app on ${setup} against the test hub, over real sockets`, () => {
+    let hub: TestHub;
+    let sample: SampleApp;
+    let api: string;
+
+    const call = async (method: string, path: string, body?: unknown) => {
+      const response = await fetch(`${api}${path}`, {
+        method,
+        ...(body === undefined
+          ? {}
+          : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }),
+      });
+      const text = await response.text();
+      return { status: response.status, json: text ? JSON.parse(text) : null };
+    };
+
+    const verified = (id: string) =>
+      until(async () => {
+        const { json } = await call('GET', `/subscriptions/${id}`);
+        return json.subscribeStatus === 'verified' ? json : undefined;
+      }, `subscription ${id} to be verified`);
+
+    const suffix = randomUUID().slice(0, 8);
+    const isolation =
+      'REDIS_URL' in extraEnv
+        ? {
+            WEBSUBSUB_POSTGRES_TABLE: `websubsub_e2e_${suffix}`,
+            WEBSUBSUB_REDIS_PREFIX: `websubsub-e2e-${suffix}:`,
+          }
+        : {};
+
+    before(async function () {
+      if ('REDIS_URL' in extraEnv) await requireServers(this);
+      hub = await startTestHub({ verification: 'sync' });
+      const port = await freePort();
+      const config = readConfig({
+        PORT: String(port),
+        SITE_URL: `http://127.0.0.1:${port}`,
+        WEBSUBSUB_JOB_LOCK_LIFETIME: '5',
+        ...extraEnv,
+        ...isolation,
+      });
+      sample = await createSampleApp(config, silentLogger);
+      await sample.listen();
+      api = `http://127.0.0.1:${port}`;
     });
-    const text = await response.text();
-    return { status: response.status, json: text ? JSON.parse(text) : null };
-  };
 
-  const verified = (id: string) =>
-    until(async () => {
-      const { json } = await call('GET', `/subscriptions/${id}`);
-      return json.subscribeStatus === 'verified' ? json : undefined;
-    }, `subscription ${id} to be verified`);
+    after(async () => {
+      await sample?.close();
+      await hub?.close();
+      if ('REDIS_URL' in extraEnv) await cleanUp(isolation);
+    });
 
-  before(async () => {
-    hub = await startTestHub({ verification: 'sync' });
-    const port = await freePort();
-    const config = readConfig({ PORT: String(port), SITE_URL: `http://127.0.0.1:${port}` });
-    sample = await createSampleApp(config, silentLogger);
-    await sample.listen();
-    api = `http://127.0.0.1:${port}`;
-  });
+    for (const name of ['link-headers-only', 'html-head-link', 'atom-feed', 'rss-atom-link']) {
+      it(`discovers the hub of a real-world document (${name}) and is verified`, async () => {
+        const selfUrl = hub.topicUrl(`/self/${name}`);
+        const document = discoveryDocument(name, hub.url, selfUrl);
+        const fetched = hub.serveTopic(`/${name}${document.path}`, {
+          headers: document.headers,
+          body: document.body,
+        });
 
-  after(async () => {
-    await sample.close();
-    await hub.close();
-  });
+        const created = await call('POST', '/subscriptions', { topic: fetched });
 
-  for (const name of ['link-headers-only', 'html-head-link', 'atom-feed', 'rss-atom-link']) {
-    it(`discovers the hub of a real-world document (${name}) and is verified`, async () => {
-      const selfUrl = hub.topicUrl(`/self/${name}`);
-      const document = discoveryDocument(name, hub.url, selfUrl);
-      const fetched = hub.serveTopic(`/${name}${document.path}`, {
-        headers: document.headers,
-        body: document.body,
+        expect(created.status).to.equal(202);
+        expect(created.json.hub).to.equal(hub.url);
+        expect(created.json.topic).to.equal(selfUrl);
+        expect(created.json.callbackUrl).to.equal(`${api}/websub/sample/${created.json.id}`);
+        const done = await verified(created.json.id);
+        expect(done.leaseExpiresAt).to.be.a('string');
+        const request = hub.requests.find((entry) => entry.callback === created.json.callbackUrl);
+        expect(request?.topic).to.equal(selfUrl);
+        expect(request?.mode).to.equal('subscribe');
+      });
+    }
+
+    it('verifies inside the subscribe request, then shows a signed delivery at /notifications', async () => {
+      const fixture = notification('wordpress-atom-two-entries');
+      const topic = hub.serveFeed('/signed/feed', {
+        body: '<feed/>',
+        contentType: 'application/atom+xml',
       });
 
-      const created = await call('POST', '/subscriptions', { topic: fetched });
+      const created = await call('POST', '/subscriptions', { topic, secret: fixture.secret });
+      await verified(created.json.id);
+      const verification = hub.verifications.find(
+        (entry) => entry.callback === created.json.callbackUrl,
+      );
+      expect(verification?.confirmed).to.equal(true);
 
-      expect(created.status).to.equal(202);
-      expect(created.json.hub).to.equal(hub.url);
-      expect(created.json.topic).to.equal(selfUrl);
-      expect(created.json.callbackUrl).to.equal(`${api}/websub/sample/${created.json.id}`);
-      const done = await verified(created.json.id);
-      expect(done.leaseExpiresAt).to.be.a('string');
-      const request = hub.requests.find((entry) => entry.callback === created.json.callbackUrl);
-      expect(request?.topic).to.equal(selfUrl);
-      expect(request?.mode).to.equal('subscribe');
+      const contentType = fixture.headers.find(
+        ([name]) => name.toLowerCase() === 'content-type',
+      )![1];
+      const results = await hub.publish(topic, {
+        body: fixture.body,
+        contentType,
+        algorithm: 'sha256',
+      });
+      expect(results.map((result) => result.status)).to.deep.equal([202]);
+
+      const shown = await until(async () => {
+        const { json } = await call('GET', '/notifications');
+        return json.find(
+          (entry: { subscriptionId: string }) => entry.subscriptionId === created.json.id,
+        );
+      }, 'the delivery at /notifications');
+      expect(shown.body).to.equal(fixture.body.toString('utf8'));
+      expect(shown.topic).to.equal(topic);
+      expect(shown.contentType).to.equal(contentType);
+      expect(Date.parse(shown.receivedAt)).to.be.a('number').and.not.NaN;
     });
-  }
 
-  it('verifies inside the subscribe request, then shows a signed delivery at /notifications', async () => {
-    const fixture = notification('wordpress-atom-two-entries');
-    const topic = hub.serveFeed('/signed/feed', { body: '<feed/>', contentType: 'application/atom+xml' });
+    it('never shows a wrongly signed delivery', async () => {
+      const topic = hub.serveFeed('/forged/feed', {
+        body: '<feed/>',
+        contentType: 'application/atom+xml',
+      });
+      const created = await call('POST', '/subscriptions', { topic, secret: 'shared-secret' });
+      await verified(created.json.id);
 
-    const created = await call('POST', '/subscriptions', { topic, secret: fixture.secret });
-    await verified(created.json.id);
-    const verification = hub.verifications.find((entry) => entry.callback === created.json.callbackUrl);
-    expect(verification?.confirmed).to.equal(true);
+      const forged = await hub.publish(topic, {
+        body: '<feed>forged</feed>',
+        signature: 'invalid',
+      });
+      const unsigned = await hub.publish(topic, {
+        body: '<feed>unsigned</feed>',
+        signature: 'none',
+      });
+      const genuine = await hub.publish(topic, { body: '<feed>genuine</feed>' });
 
-    const contentType = fixture.headers.find(([name]) => name.toLowerCase() === 'content-type')![1];
-    const results = await hub.publish(topic, { body: fixture.body, contentType, algorithm: 'sha256' });
-    expect(results.map((result) => result.status)).to.deep.equal([202]);
-
-    const shown = await until(async () => {
+      expect(forged[0]!.status).to.be.within(200, 299);
+      expect(unsigned[0]!.status).to.equal(403);
+      expect(genuine[0]!.status).to.equal(202);
+      const shown = await until(async () => {
+        const { json } = await call('GET', '/notifications');
+        const mine = json.filter(
+          (entry: { subscriptionId: string }) => entry.subscriptionId === created.json.id,
+        );
+        return mine.length > 0 ? mine : undefined;
+      }, 'the genuine delivery');
+      await new Promise((resolve) => setTimeout(resolve, 100));
       const { json } = await call('GET', '/notifications');
-      return json.find((entry: { subscriptionId: string }) => entry.subscriptionId === created.json.id);
-    }, 'the delivery at /notifications');
-    expect(shown.body).to.equal(fixture.body.toString('utf8'));
-    expect(shown.topic).to.equal(topic);
-    expect(shown.contentType).to.equal(contentType);
-    expect(Date.parse(shown.receivedAt)).to.be.a('number').and.not.NaN;
+      const bodies = json
+        .filter((entry: { subscriptionId: string }) => entry.subscriptionId === created.json.id)
+        .map((entry: { body: string }) => entry.body);
+      expect(shown).to.have.length(1);
+      expect(bodies).to.deep.equal(['<feed>genuine</feed>']);
+    });
+
+    it('lists, shows and unsubscribes through the JSON API', async () => {
+      const topic = hub.serveFeed('/api/feed', {
+        body: '<feed/>',
+        contentType: 'application/atom+xml',
+      });
+      const created = await call('POST', '/subscriptions', { topic, leaseSeconds: 7200 });
+      await verified(created.json.id);
+
+      const list = await call('GET', '/subscriptions');
+      expect(list.status).to.equal(200);
+      expect(list.json.map((entry: { id: string }) => entry.id)).to.include(created.json.id);
+      const one = await call('GET', `/subscriptions/${created.json.id}`);
+      expect(one.json).to.include.keys(
+        'id',
+        'topic',
+        'hub',
+        'callbackUrl',
+        'subscribeStatus',
+        'unsubscribeStatus',
+        'leaseExpiresAt',
+        'createdAt',
+      );
+      expect(one.json).to.not.have.property('secret');
+      expect(one.json.leaseSeconds).to.equal(7200);
+
+      const removed = await call('DELETE', `/subscriptions/${created.json.id}`);
+      expect(removed.status).to.equal(202);
+      await until(async () => {
+        const { json } = await call('GET', `/subscriptions/${created.json.id}`);
+        return json.unsubscribeStatus === 'verified' ? json : undefined;
+      }, 'the unsubscription to be verified');
+      expect(
+        hub.subscriptions().find((entry) => entry.callback === created.json.callbackUrl)?.state,
+      ).to.equal('unsubscribed');
+    });
+
+    it('answers 400 with an error object for invalid input and failed discovery, 404 for unknown ids', async () => {
+      const notUrl = await call('POST', '/subscriptions', { topic: 'not a url' });
+      expect(notUrl.status).to.equal(400);
+      expect(notUrl.json.error.code).to.equal('invalid_input');
+      expect(notUrl.json.error.message).to.be.a('string');
+
+      const noHub = hub.serveTopic('/plain', {
+        headers: { 'content-type': 'text/html' },
+        body: '<p>hi</p>',
+      });
+      const undiscovered = await call('POST', '/subscriptions', { topic: noHub });
+      expect(undiscovered.status).to.equal(400);
+      expect(undiscovered.json.error.code).to.equal('no_hub');
+
+      const missing = '00000000-0000-4000-8000-000000000000';
+      expect((await call('GET', `/subscriptions/${missing}`)).status).to.equal(404);
+      expect((await call('DELETE', `/subscriptions/${missing}`)).status).to.equal(404);
+      expect((await call('POST', '/subscriptions', [1])).status).to.equal(400);
+    });
   });
-
-  it('never shows a wrongly signed delivery', async () => {
-    const topic = hub.serveFeed('/forged/feed', { body: '<feed/>', contentType: 'application/atom+xml' });
-    const created = await call('POST', '/subscriptions', { topic, secret: 'shared-secret' });
-    await verified(created.json.id);
-
-    const forged = await hub.publish(topic, { body: '<feed>forged</feed>', signature: 'invalid' });
-    const unsigned = await hub.publish(topic, { body: '<feed>unsigned</feed>', signature: 'none' });
-    const genuine = await hub.publish(topic, { body: '<feed>genuine</feed>' });
-
-    expect(forged[0]!.status).to.be.within(200, 299);
-    expect(unsigned[0]!.status).to.equal(403);
-    expect(genuine[0]!.status).to.equal(202);
-    const shown = await until(async () => {
-      const { json } = await call('GET', '/notifications');
-      const mine = json.filter((entry: { subscriptionId: string }) => entry.subscriptionId === created.json.id);
-      return mine.length > 0 ? mine : undefined;
-    }, 'the genuine delivery');
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    const { json } = await call('GET', '/notifications');
-    const bodies = json
-      .filter((entry: { subscriptionId: string }) => entry.subscriptionId === created.json.id)
-      .map((entry: { body: string }) => entry.body);
-    expect(shown).to.have.length(1);
-    expect(bodies).to.deep.equal(['<feed>genuine</feed>']);
-  });
-
-  it('lists, shows and unsubscribes through the JSON API', async () => {
-    const topic = hub.serveFeed('/api/feed', { body: '<feed/>', contentType: 'application/atom+xml' });
-    const created = await call('POST', '/subscriptions', { topic, leaseSeconds: 7200 });
-    await verified(created.json.id);
-
-    const list = await call('GET', '/subscriptions');
-    expect(list.status).to.equal(200);
-    expect(list.json.map((entry: { id: string }) => entry.id)).to.include(created.json.id);
-    const one = await call('GET', `/subscriptions/${created.json.id}`);
-    expect(one.json).to.include.keys('id', 'topic', 'hub', 'callbackUrl', 'subscribeStatus',
-      'unsubscribeStatus', 'leaseExpiresAt', 'createdAt');
-    expect(one.json).to.not.have.property('secret');
-    expect(one.json.leaseSeconds).to.equal(7200);
-
-    const removed = await call('DELETE', `/subscriptions/${created.json.id}`);
-    expect(removed.status).to.equal(202);
-    await until(async () => {
-      const { json } = await call('GET', `/subscriptions/${created.json.id}`);
-      return json.unsubscribeStatus === 'verified' ? json : undefined;
-    }, 'the unsubscription to be verified');
-    expect(hub.subscriptions().find((entry) => entry.callback === created.json.callbackUrl)?.state)
-      .to.equal('unsubscribed');
-  });
-
-  it('answers 400 with an error object for invalid input and failed discovery, 404 for unknown ids', async () => {
-    const notUrl = await call('POST', '/subscriptions', { topic: 'not a url' });
-    expect(notUrl.status).to.equal(400);
-    expect(notUrl.json.error.code).to.equal('invalid_input');
-    expect(notUrl.json.error.message).to.be.a('string');
-
-    const noHub = hub.serveTopic('/plain', { headers: { 'content-type': 'text/html' }, body: '<p>hi</p>' });
-    const undiscovered = await call('POST', '/subscriptions', { topic: noHub });
-    expect(undiscovered.status).to.equal(400);
-    expect(undiscovered.json.error.code).to.equal('no_hub');
-
-    const missing = '00000000-0000-4000-8000-000000000000';
-    expect((await call('GET', `/subscriptions/${missing}`)).status).to.equal(404);
-    expect((await call('DELETE', `/subscriptions/${missing}`)).status).to.equal(404);
-    expect((await call('POST', '/subscriptions', [1])).status).to.equal(400);
-  });
-});

@@ -65,7 +65,9 @@ describe('sample app upkeep with one-second intervals, over real sockets', () =>
     const gap = second!.receivedAt.getTime() - first!.receivedAt.getTime();
     expect(gap).to.be.below(3000);
     await hub.waitFor(
-      () => hub.verifications.filter((v) => v.callback === created.callbackUrl && v.confirmed).length >= 2,
+      () =>
+        hub.verifications.filter((v) => v.callback === created.callbackUrl && v.confirmed).length >=
+        2,
       3000,
     );
     const state = hub.subscriptions().find((entry) => entry.callback === created.callbackUrl);
@@ -81,7 +83,10 @@ describe('sample app upkeep with one-second intervals, over real sockets', () =>
       () => hub.verifications.some((v) => v.callback === created.callbackUrl && v.confirmed),
       6000,
     );
-    const record = (await (await fetch(`${api}/subscriptions/${created.id}`)).json()) as Record<string, unknown>;
+    const record = (await (await fetch(`${api}/subscriptions/${created.id}`)).json()) as Record<
+      string,
+      unknown
+    >;
     expect(record['hubErrors']).to.equal(1);
     expect(record['subscribeStatus']).to.equal('verified');
   });

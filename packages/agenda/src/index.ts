@@ -1,1 +1,1 @@
-export {};
+export * from './agenda-queue.js';

@@ -58,7 +58,8 @@ export class MemoryQueue implements JobQueue {
     const kind = this.kind(name);
     if (this.stopping) throw new Error(`The queue is stopping; job ${name} was not accepted`);
 
-    const job = { data: structuredClone(data), attempt: 1 };
+    // A JSON round trip, as durable queues do, so data that would not survive one fails here too.
+    const job = { data: JSON.parse(JSON.stringify(data)) as JobData, attempt: 1 };
     if (options.delayMs && options.delayMs > 0) this.later(kind, job, options.delayMs);
     else kind.waiting.push(job);
     this.pump(kind);
@@ -151,7 +152,13 @@ export class MemoryQueue implements JobQueue {
         this.later(kind, { data: job.data, attempt: job.attempt + 1 }, delay);
       } else {
         const name = [...this.kinds].find(([, value]) => value === kind)?.[0] ?? 'unknown';
-        for (const listener of this.listeners) listener(name, job.data, error);
+        for (const listener of this.listeners) {
+          try {
+            listener(name, job.data, error);
+          } catch {
+            // A failing listener must not take the queue down with it.
+          }
+        }
       }
     } finally {
       kind.running--;

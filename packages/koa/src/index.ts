@@ -28,17 +28,20 @@ function send(ctx: Context, answer: CallbackResponse): void {
   if (answer.headers['content-type']) ctx.type = answer.headers['content-type'];
 }
 
+/** Thrown when a body parser ran first and left no raw bytes: signatures cannot be checked. */
+class BodyConsumedError extends Error {}
+
 async function readBody(
   ctx: Context,
   endpoint: CallbackEndpoint,
   options: KoaAdapterOptions,
 ): Promise<Buffer> {
   const consumed = ctx.req.readableEnded || ctx.req.readableDidRead;
+  if (!consumed) return readRequestBody(ctx.req, endpoint.maxBodyBytes);
+
   const raw = (ctx.request as { rawBody?: unknown }).rawBody;
-  if (consumed && options.useParsedRawBody !== false && typeof raw === 'string') {
-    return Buffer.from(raw, 'utf8');
-  }
-  return readRequestBody(ctx.req, endpoint.maxBodyBytes);
+  if (options.useParsedRawBody !== false && typeof raw === 'string') return Buffer.from(raw, 'utf8');
+  throw new BodyConsumedError();
 }
 
 function callbackHandler(endpoint: CallbackEndpoint, options: KoaAdapterOptions) {
@@ -48,10 +51,16 @@ function callbackHandler(endpoint: CallbackEndpoint, options: KoaAdapterOptions)
       try {
         body = await readBody(ctx, endpoint, options);
       } catch (error) {
+        ctx.type = 'text/plain';
+        if (error instanceof BodyConsumedError) {
+          // A server-side mistake: 500 makes the hub send the content again once it is fixed.
+          ctx.status = 500;
+          ctx.body = 'The body was consumed before websubsub read it: mount it before body parsers';
+          return;
+        }
         const tooLarge = error instanceof PayloadTooLargeError;
         ctx.set('connection', 'close');
         ctx.status = tooLarge ? 413 : 400;
-        ctx.type = 'text/plain';
         ctx.body = tooLarge ? 'Payload too large' : 'Bad request';
         return;
       }

@@ -1,1 +1,1 @@
-export {};
+export * from './redlock-lock.js';

@@ -1,0 +1,75 @@
+import { Redis } from 'ioredis';
+import pg from 'pg';
+
+import { withUser } from '../src/roles.js';
+
+const DATABASE_URL = withUser(process.env['DATABASE_URL'] ?? 'postgres://127.0.0.1:5432/test');
+const REDIS_URL = process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379';
+
+/** Skip (or, in CI, fail) a suite when PostgreSQL or Redis cannot be reached. */
+export async function requireServers(context: Mocha.Context): Promise<void> {
+  const problems: string[] = [];
+  const client = new pg.Client({ connectionString: DATABASE_URL, connectionTimeoutMillis: 3000 });
+  try {
+    await client.connect();
+    await client.end();
+  } catch (error) {
+    problems.push(`PostgreSQL at DATABASE_URL: ${(error as Error).message}`);
+  }
+  const redis = new Redis(REDIS_URL, {
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    connectTimeout: 3000,
+  });
+  redis.on('error', () => {});
+  try {
+    await redis.connect();
+    await redis.ping();
+  } catch (error) {
+    problems.push(`Redis at REDIS_URL: ${(error as Error).message}`);
+  } finally {
+    redis.disconnect();
+  }
+  if (problems.length === 0) return;
+
+  const reason = `cannot be used: ${problems.join('; ')}`;
+  if (process.env['CI'] === 'true') throw new Error(`CI needs these servers: ${reason}`);
+  console.warn(`    skipped (servers ${reason})`);
+  context.skip();
+}
+
+/** Drop the tables and Redis keys a test created under its own names. */
+export async function cleanUp(names: {
+  WEBSUBSUB_POSTGRES_TABLE?: string;
+  WEBSUBSUB_REDIS_PREFIX?: string;
+}): Promise<void> {
+  if (names.WEBSUBSUB_POSTGRES_TABLE) {
+    const table = names.WEBSUBSUB_POSTGRES_TABLE;
+    const client = new pg.Client({ connectionString: DATABASE_URL });
+    await client.connect().catch(() => undefined);
+    await client
+      .query(`DROP TABLE IF EXISTS "${table}", "${table}_notifications"`)
+      .catch(() => undefined);
+    await client.end().catch(() => undefined);
+  }
+  if (names.WEBSUBSUB_REDIS_PREFIX) {
+    const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 });
+    redis.on('error', () => {});
+    try {
+      let cursor = '0';
+      do {
+        const [next, keys] = await redis.scan(
+          cursor,
+          'MATCH',
+          `${names.WEBSUBSUB_REDIS_PREFIX}*`,
+          'COUNT',
+          500,
+        );
+        cursor = next;
+        if (keys.length > 0) await redis.del(...keys);
+      } while (cursor !== '0');
+    } finally {
+      redis.disconnect();
+    }
+  }
+}
