@@ -159,6 +159,8 @@ export function sendResponse(response: ServerResponse, answer: CallbackResponse)
 export interface CallbackEndpoint {
   /** Does this path belong to one of the subscriber's callbacks? */
   isCallbackPath(pathname: string): boolean;
+  /** Every callback path prefix, one per handler (for mounting on routers). */
+  readonly callbackPaths: string[];
   /** The largest content body accepted, in bytes. */
   readonly maxBodyBytes: number;
   /** Answer one callback request. */

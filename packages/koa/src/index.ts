@@ -98,12 +98,14 @@ export function createKoaMiddleware(
  */
 export function mountKoaRoutes(
   router: KoaRouterLike,
-  endpoint: CallbackEndpoint & { callbackPaths: string[] },
+  endpoint: CallbackEndpoint,
   options: KoaAdapterOptions = {},
 ): void {
   const handle = callbackHandler(endpoint, options);
   for (const path of endpoint.callbackPaths) {
-    router.all(`${path}/:id`, async (ctx, next) => {
+    // path-to-regexp gives meaning to these characters; a handler path means them literally.
+    const literal = path.replace(/[()[\]{}?+*!:\\]/g, '\\$&');
+    router.all(`${literal}/:id`, async (ctx, next) => {
       if (!endpoint.isCallbackPath(ctx.path)) return next();
       await handle(ctx);
     });
