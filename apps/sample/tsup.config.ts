@@ -1,7 +1,7 @@
 import { defineConfig } from 'tsup';
 
 export default defineConfig({
-  entry: ['src/main.ts', 'src/demo.ts', 'src/index.ts'],
+  entry: ['src/main.ts', 'src/demo.ts', 'src/index.ts', 'src/websubsub.config.ts'],
   format: ['esm'],
   dts: false,
   sourcemap: true,
