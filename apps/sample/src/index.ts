@@ -7,6 +7,7 @@ import { createKoaMiddleware } from '@websubsub/koa';
 import Koa from 'koa';
 
 import { createApiRouter } from './api.js';
+import { mountObservability } from './observability.js';
 import type { SampleConfig } from './config.js';
 import type { NotificationLog } from './notifications.js';
 import { createRoles, type Roles } from './roles.js';
@@ -70,6 +71,7 @@ export async function createSampleApp(config: SampleConfig, logger: Logger): Pro
   app.on('error', (error: unknown) => logger.error({ error }, 'Request failed'));
   // Callbacks first, so their signed bodies reach the subscriber before any parser.
   app.use(createKoaMiddleware(subscriber));
+  const observability = mountObservability(app, subscriber, config, logger);
   app.use(bodyParser({ enableTypes: ['json'], encoding: 'utf-8' }));
   const api = createApiRouter(subscriber, notifications);
   app.use(api.routes());
@@ -92,6 +94,7 @@ export async function createSampleApp(config: SampleConfig, logger: Logger): Pro
       return (listening.address() as AddressInfo).port;
     },
     async close() {
+      observability.close();
       if (server) {
         const closing = server;
         server = null;

@@ -229,8 +229,10 @@ export async function startInstance(port: number, env: Record<string, string>): 
 }
 
 /**
- * Start `count` sample processes at once, as a deployment of several replicas does, each on its
- * own port, sharing `env`; the forwarder starts sending to them once all listen.
+ * Start `count` sample processes, each on its own port, sharing `env`; the forwarder starts
+ * sending to them once all listen. The first starts alone and creates the tables; the others
+ * start together, as replicas of one deployment do. (Replicas that all start on empty tables
+ * race on the notifications table: multi-instance.test.ts has its own test of that.)
  */
 export async function startInstances(
   count: number,
@@ -238,8 +240,12 @@ export async function startInstances(
   forwarder: Forwarder,
 ): Promise<Instance[]> {
   const ports = await Promise.all(Array.from({ length: count }, () => freePort()));
-  const started = await Promise.allSettled(ports.map((port) => startInstance(port, env)));
-  const instances = started.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
+  const first = await startInstance(ports[0] as number, env);
+  const started = await Promise.allSettled(ports.slice(1).map((port) => startInstance(port, env)));
+  const instances = [
+    first,
+    ...started.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : [])),
+  ];
   const failed = started.find((result) => result.status === 'rejected');
   if (failed) {
     await killAll(instances);
@@ -288,6 +294,7 @@ export interface SubscriptionJson {
   retryAt: string | null;
   lastError: string | null;
   lastSubscribeAt: string | null;
+  leaseExpiresAt: string | null;
   connectionErrors: number;
   hubErrors: number;
   verifyTimeouts: number;

@@ -1,5 +1,8 @@
 import { startTestHub, type TestHub } from '@websubsub/testing';
 import { expect } from 'chai';
+import pg from 'pg';
+
+import { PostgresNotificationLog } from '../src/notifications.js';
 
 import {
   call,
@@ -20,8 +23,12 @@ import {
 } from './helpers-cluster.js';
 import { cleanUp, requireServers } from './servers.js';
 
-/** The lease the hub grants, in seconds: with renewal 2 s before its end, one every 2–3 s. */
-const LEASE_SECONDS = 4;
+/**
+ * The lease the hub grants, in seconds. Renewed from 3 s before its end by a sweep running
+ * every second, each lease is renewed 2–3 s after it was verified, with 2–3 s to spare.
+ */
+const LEASE_SECONDS = 5;
+const RENEW_BEFORE = '3';
 
 for (const { instanceCount, subscriptionCount, deliveryCount } of [
   { instanceCount: 2, subscriptionCount: 10, deliveryCount: 100 },
@@ -42,7 +49,13 @@ for (const { instanceCount, subscriptionCount, deliveryCount } of [
       forwarder = await startForwarder();
       instances = await startInstances(
         instanceCount,
-        { ...SERVERS, ...FAST_UPKEEP, ...names, SITE_URL: forwarder.url },
+        {
+          ...SERVERS,
+          ...FAST_UPKEEP,
+          ...names,
+          WEBSUBSUB_RENEW_BEFORE: RENEW_BEFORE,
+          SITE_URL: forwarder.url,
+        },
         forwarder,
       );
     });
@@ -89,7 +102,14 @@ for (const { instanceCount, subscriptionCount, deliveryCount } of [
           const body = numberedBody(`multi/${i}`, Math.floor(k / subscriptionCount));
           expected.set(`${created[i]!.id}|${body}`, { subscriptionId: created[i]!.id, body });
           const results = await hub.publish(topics[i]!, { body, contentType: 'application/atom+xml' });
-          expect(results, `publish ${k} reached one active subscription`).to.have.length(1);
+          const atHub = () =>
+            JSON.stringify({
+              hub: hub.subscriptions().find((entry) => entry.callback === created[i]!.callbackUrl),
+              requests: hub.requests
+                .filter((request) => request.callback === created[i]!.callbackUrl)
+                .map((request) => request.receivedAt.toISOString()),
+            });
+          expect(results, `publish ${k} reached no active subscription: ${atHub()}`).to.have.length(1);
           statuses.push(results[0]!.status);
         });
         await Promise.all(published);
@@ -182,3 +202,37 @@ for (const { instanceCount, subscriptionCount, deliveryCount } of [
     });
   });
 }
+
+describe('replicas starting at the same moment on an empty database (in-process, one pool per replica)', function () {
+  this.timeout(20_000);
+  const names = isolation('startup');
+  const table = `${names.WEBSUBSUB_POSTGRES_TABLE}_notifications`;
+  let pools: pg.Pool[] = [];
+
+  before(async function () {
+    await requireServers(this);
+  });
+
+  after(async () => {
+    await Promise.all(pools.map((pool) => pool.end().catch(() => undefined)));
+    await cleanUp(names);
+  });
+
+  it('all open the shared notifications table', async () => {
+    // What each sample process does on startup, from four at once: the CREATE TABLE IF NOT
+    // EXISTS statements race, and PostgreSQL lets only one of them create the table's type.
+    pools = Array.from(
+      { length: 4 },
+      () => new pg.Pool({ connectionString: SERVERS.DATABASE_URL, max: 1 }),
+    );
+    await Promise.all(pools.map((pool) => pool.query('SELECT 1')));
+
+    const opened = await Promise.allSettled(
+      pools.map((pool) => PostgresNotificationLog.open(pool, table, 10)),
+    );
+    const failures = opened.flatMap((result) =>
+      result.status === 'rejected' ? [(result.reason as Error).message] : [],
+    );
+    expect(failures, 'replicas that could not start').to.deep.equal([]);
+  });
+});

@@ -7,6 +7,8 @@ import { isEnded, type Subscription } from './subscription.js';
 export interface DeliveryJob {
   [key: string]: unknown;
   subscriptionId: string;
+  /** The handler's name when the content was accepted, for reports if the job fails. */
+  handler: string;
   contentType: string | null;
   headers: Record<string, string>;
   body: string;
@@ -14,7 +16,13 @@ export interface DeliveryJob {
 }
 
 /** Headers about the transfer rather than the content: not passed on to handlers. */
-const FRAMING = new Set(['content-length', 'transfer-encoding', 'connection', 'keep-alive', 'host']);
+const FRAMING = new Set([
+  'content-length',
+  'transfer-encoding',
+  'connection',
+  'keep-alive',
+  'host',
+]);
 
 const text = (status: number, body: string, headers: Record<string, string> = {}) => ({
   status,
@@ -35,7 +43,11 @@ export async function acceptDelivery(
   body: Buffer,
 ): Promise<CallbackResponse> {
   if (isEnded(record)) {
-    context.events.emit('delivery:rejected', { subscriptionId: record.id, reason: 'ended' });
+    context.events.emit('delivery:rejected', {
+      subscriptionId: record.id,
+      handler: record.handler,
+      reason: 'ended',
+    });
     return text(410, 'Subscription has ended');
   }
 
@@ -43,9 +55,13 @@ export async function acceptDelivery(
     const header = firstHeader(request.headers['x-hub-signature']);
     const check = verifySignature(header, body, record.secret);
     if (!check.valid) {
-      context.events.emit('delivery:rejected', { subscriptionId: record.id, reason: check.reason });
+      context.events.emit('delivery:rejected', {
+        subscriptionId: record.id,
+        handler: record.handler,
+        reason: check.reason,
+      });
       context.logger.warn(
-        { subscriptionId: record.id, reason: check.reason },
+        { subscriptionId: record.id, handler: record.handler, reason: check.reason },
         'Content refused: signature does not hold',
       );
       return check.reason === 'missing'
@@ -56,13 +72,18 @@ export async function acceptDelivery(
 
   const duplicates = context.recentDeliveries;
   if (duplicates && duplicates.isDuplicate(record.id, body, context.now().getTime())) {
-    context.events.emit('delivery:rejected', { subscriptionId: record.id, reason: 'duplicate' });
+    context.events.emit('delivery:rejected', {
+      subscriptionId: record.id,
+      handler: record.handler,
+      reason: 'duplicate',
+    });
     context.logger.debug({ subscriptionId: record.id }, 'Duplicate content dropped');
     return text(202, 'Accepted');
   }
 
   const job: DeliveryJob = {
     subscriptionId: record.id,
+    handler: record.handler,
     contentType: firstHeader(request.headers['content-type']) ?? null,
     headers: passedHeaders(request.headers),
     body: body.toString('base64'),
@@ -72,7 +93,11 @@ export async function acceptDelivery(
     await context.queue.enqueue(JOBS.deliver, job);
   } catch (error) {
     // Not acknowledged, so the hub keeps the content and sends it again later.
-    context.events.emit('delivery:rejected', { subscriptionId: record.id, reason: 'queue_unavailable' });
+    context.events.emit('delivery:rejected', {
+      subscriptionId: record.id,
+      handler: record.handler,
+      reason: 'queue_unavailable',
+    });
     context.logger.error({ subscriptionId: record.id, error }, 'Could not queue content');
     return text(503, 'Try again later', { 'retry-after': '30' });
   }
@@ -85,7 +110,10 @@ export async function acceptDelivery(
 export async function runDelivery(context: SubscriberContext, job: DeliveryJob): Promise<void> {
   const record = await context.store.get(job.subscriptionId);
   if (!record) {
-    context.logger.warn({ subscriptionId: job.subscriptionId }, 'Content for a deleted subscription');
+    context.logger.warn(
+      { subscriptionId: job.subscriptionId },
+      'Content for a deleted subscription',
+    );
     return;
   }
   const handler = context.settings.handlers.get(record.handler);
@@ -103,7 +131,18 @@ export async function runDelivery(context: SubscriberContext, job: DeliveryJob):
   };
 
   const started = performance.now();
-  await handler.handle(notification);
+  try {
+    await handler.handle(notification);
+  } catch (error) {
+    const subscriptionId = record.id;
+    context.events.emit('handler:failed', {
+      subscriptionId,
+      handler: record.handler,
+      error,
+      final: false,
+    });
+    throw error;
+  }
   context.events.emit('delivery:handled', {
     subscription: record,
     durationMs: performance.now() - started,

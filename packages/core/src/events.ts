@@ -14,6 +14,8 @@ export type DeliveryRejection =
 
 /** Every lifecycle event the subscriber emits, with what each listener receives. */
 export interface SubscriberEvents {
+  /** `subscribe()`/`unsubscribe()` (or upkeep) stored a request that is about to be queued. */
+  'subscription:requested': { subscription: Subscription; mode: 'subscribe' | 'unsubscribe' };
   /** A subscribe or unsubscribe request is about to be sent to the hub. */
   'request:sent': { subscription: Subscription; mode: 'subscribe' | 'unsubscribe' };
   /** The hub answered a request (or could not be reached: `status` is `null`). */
@@ -24,19 +26,31 @@ export interface SubscriberEvents {
     error: string | null;
   };
   /** The hub verified intent and the subscriber confirmed it. */
-  verified: { subscription: Subscription; mode: 'subscribe' | 'unsubscribe'; leaseSeconds: number | null };
+  verified: {
+    subscription: Subscription;
+    mode: 'subscribe' | 'unsubscribe';
+    leaseSeconds: number | null;
+  };
   /** A verification was refused (wrong topic, nothing pending, malformed). */
-  'verification:refused': { subscriptionId: string; mode: string | null; reason: string };
+  'verification:refused': {
+    subscriptionId: string;
+    handler: string;
+    mode: string | null;
+    reason: string;
+  };
   /** The hub denied a subscription. */
   denied: { subscription: Subscription; reason: string | null };
   /** Content was accepted and queued for its handler. */
   'delivery:accepted': { subscription: Subscription; bytes: number };
   /** Content was refused or ignored. */
-  'delivery:rejected': { subscriptionId: string; reason: DeliveryRejection };
+  'delivery:rejected': { subscriptionId: string; handler: string; reason: DeliveryRejection };
   /** A handler finished with content. */
   'delivery:handled': { subscription: Subscription; durationMs: number };
-  /** A handler threw; the queue may retry it. */
-  'handler:failed': { subscriptionId: string; error: unknown; final: boolean };
+  /**
+   * A handler threw: `final: false` for each failed attempt (the queue retries it), then once
+   * `final: true` when the queue gave up on the delivery.
+   */
+  'handler:failed': { subscriptionId: string; handler: string; error: unknown; final: boolean };
   /** A verified subscription is being renewed before its lease ends. */
   'lease:renewing': { subscription: Subscription };
   /** A failed request will be retried at `retryAt`. */

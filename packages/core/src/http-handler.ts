@@ -77,11 +77,16 @@ export async function handleCallback(
   if (!route) return text(404, 'Not found');
 
   const method = request.method.toUpperCase();
-  if (method !== 'GET' && method !== 'POST') return text(405, 'Method not allowed', { allow: 'GET, POST' });
+  if (method !== 'GET' && method !== 'POST')
+    return text(405, 'Method not allowed', { allow: 'GET, POST' });
 
   const body = Buffer.from(request.body ?? new Uint8Array(0));
   if (method === 'POST' && body.length > context.settings.maxBodyBytes) {
-    context.events.emit('delivery:rejected', { subscriptionId: route.id, reason: 'too_large' });
+    context.events.emit('delivery:rejected', {
+      subscriptionId: route.id,
+      handler: route.handler,
+      reason: 'too_large',
+    });
     return text(413, 'Payload too large');
   }
 
@@ -91,6 +96,7 @@ export async function handleCallback(
       if (method === 'POST') {
         context.events.emit('delivery:rejected', {
           subscriptionId: route.id,
+          handler: route.handler,
           reason: 'unknown_subscription',
         });
       }
@@ -201,7 +207,10 @@ export async function serveNode(
     } catch (error) {
       const tooLarge = error instanceof PayloadTooLargeError;
       response.setHeader('connection', 'close');
-      sendResponse(response, text(tooLarge ? 413 : 400, tooLarge ? 'Payload too large' : 'Bad request'));
+      sendResponse(
+        response,
+        text(tooLarge ? 413 : 400, tooLarge ? 'Payload too large' : 'Bad request'),
+      );
       return;
     }
   } else {

@@ -51,7 +51,12 @@ export async function sendHubRequest(
     const text = response.body.toString('utf8').trim().slice(0, MAX_REASON);
     const reason = `Hub answered ${response.status}${text ? `: ${text}` : ''}`;
     const retryAfter = headerValue(response.headers['retry-after']);
-    return { kind: 'hub_error', status: response.status, reason, retryAfterMs: parseRetryAfter(retryAfter) };
+    return {
+      kind: 'hub_error',
+      status: response.status,
+      reason,
+      retryAfterMs: parseRetryAfter(retryAfter),
+    };
   } catch (error) {
     const reason =
       error instanceof HttpRequestError || error instanceof Error ? error.message : String(error);

@@ -28,7 +28,11 @@ const SUBSCRIBABLE: SubscribeStatus[] = [
 ];
 
 /** The callback URL a record should have under the current base URL and handler routes. */
-export function callbackUrlFor(context: SubscriberContext, handler: string, id: string): string | null {
+export function callbackUrlFor(
+  context: SubscriberContext,
+  handler: string,
+  id: string,
+): string | null {
   const route = context.settings.handlers.get(handler);
   if (!route) return null;
   return `${context.settings.baseUrl}${route.path}/${id}`;
@@ -39,7 +43,11 @@ export function callbackUrlFor(context: SubscriberContext, handler: string, id: 
  * the hub answered. The record is marked `requesting` before the request goes out, so that a
  * hub verifying inside the request finds it pending on every instance.
  */
-export async function sendRequest(context: SubscriberContext, id: string, mode: HubMode): Promise<void> {
+export async function sendRequest(
+  context: SubscriberContext,
+  id: string,
+  mode: HubMode,
+): Promise<void> {
   const lock = await context.lock.acquire(lockKey(id), context.settings.lockTtlMs);
   if (!lock) throw new SubscriptionBusyError(id);
 
@@ -96,7 +104,9 @@ async function prepare(
     });
   }
   return context.store.transition(record.id, {
-    when: { unsubscribeStatus: ['requesting', 'connerror', 'huberror', 'verifying', 'verifyerror'] },
+    when: {
+      unsubscribeStatus: ['requesting', 'connerror', 'huberror', 'verifying', 'verifyerror'],
+    },
     set: { unsubscribeStatus: 'requesting', lastUnsubscribeAt: now, retryAt, callbackUrl },
   });
 }
@@ -150,10 +160,16 @@ async function recordOutcome(
     outcome.kind === 'hub_error' ? 'hubErrors' : 'connectionErrors';
   const failed = await context.store.transition(record.id, {
     when,
-    set: { [field]: outcome.kind === 'hub_error' ? 'huberror' : 'connerror', lastError: outcome.reason },
+    set: {
+      [field]: outcome.kind === 'hub_error' ? 'huberror' : 'connerror',
+      lastError: outcome.reason,
+    },
     increment: { [counter]: 1 },
   });
-  context.logger.warn({ subscriptionId: record.id, mode, reason: outcome.reason }, 'Hub request failed');
+  context.logger.warn(
+    { subscriptionId: record.id, mode, reason: outcome.reason },
+    'Hub request failed',
+  );
   if (failed) {
     const retryAfterMs = outcome.kind === 'hub_error' ? outcome.retryAfterMs : null;
     await scheduleRetry(context, failed, counter, retryAfterMs);

@@ -104,20 +104,21 @@ export async function handleUrlChanges(context: SubscriberContext): Promise<stri
 
     const lock = await context.lock.acquire(lockKey(record.id), context.settings.lockTtlMs);
     if (!lock) return;
+    let marked;
     try {
-      const marked = await context.store.transition(record.id, {
+      marked = await context.store.transition(record.id, {
         when: { unsubscribeStatus: null },
         set: {
           subscribeStatus: 'requesting',
           retryAt: new Date(context.now().getTime() + context.settings.verifyWaitMs),
         },
       });
-      if (!marked) return;
-      await context.queue.enqueue(JOBS.subscribe, { subscriptionId: record.id });
-      changed.push(record.id);
     } finally {
       await lock.release().catch(() => undefined);
     }
+    if (!marked) return;
+    await context.queue.enqueue(JOBS.subscribe, { subscriptionId: record.id });
+    changed.push(record.id);
   });
   return changed;
 }

@@ -138,7 +138,8 @@ export class MemoryQueue implements JobQueue {
     while (kind.running < kind.concurrency && kind.waiting.length > 0) {
       const job = kind.waiting.shift() as { data: JobData; attempt: number };
       kind.running++;
-      void this.run(kind, job);
+      // Jobs start on a later turn, never inside the caller's stack (an HTTP request's, say).
+      setImmediate(() => void this.run(kind, job));
     }
     if (this.isIdle()) this.idleWaiters.splice(0).forEach((resolve) => resolve());
   }

@@ -12,7 +12,12 @@ import type { Subscription, SubscriptionCounter } from './subscription.js';
 import { TimeIndex } from './time-index.js';
 
 const DEFAULT_PAGE = 100;
-const COUNTERS = new Set<string>(['connectionErrors', 'hubErrors', 'verifyTimeouts', 'verifyErrors']);
+const COUNTERS = new Set<string>([
+  'connectionErrors',
+  'hubErrors',
+  'verifyTimeouts',
+  'verifyErrors',
+]);
 
 /** Options of the in-process store. */
 export interface MemoryStoreOptions {
@@ -113,7 +118,8 @@ export class MemoryStore implements SubscriptionStore {
     const oldKey = keyOf(record.hub, record.topic, record.handler);
     const newKey = keyOf(next.hub, next.topic, next.handler);
     if (oldKey !== newKey) {
-      if (this.byKey.has(newKey)) throw new DuplicateSubscriptionError(next.hub, next.topic, next.handler);
+      if (this.byKey.has(newKey))
+        throw new DuplicateSubscriptionError(next.hub, next.topic, next.handler);
       this.byKey.delete(oldKey);
       this.byKey.set(newKey, id);
     }

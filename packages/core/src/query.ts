@@ -6,8 +6,7 @@ export interface QueryValue {
 
 /** A query string decoded strictly, or the reason it could not be. */
 export type ParsedQuery =
-  | { ok: true; params: Map<string, QueryValue[]> }
-  | { ok: false; reason: string };
+  { ok: true; params: Map<string, QueryValue[]> } | { ok: false; reason: string };
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 

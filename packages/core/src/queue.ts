@@ -30,7 +30,11 @@ export type JobFailureListener = (name: string, data: JobData, error: unknown) =
  */
 export interface JobQueue {
   /** Register the processor of a job kind; must precede `start`. */
-  define<T extends JobData>(name: string, processor: JobProcessor<T>, options?: JobDefinition): void;
+  define<T extends JobData>(
+    name: string,
+    processor: JobProcessor<T>,
+    options?: JobDefinition,
+  ): void;
   /** Add one job; resolves once the job is accepted (persisted, for a durable queue). */
   enqueue(name: string, data: JobData, options?: EnqueueOptions): Promise<void>;
   /**

@@ -23,8 +23,7 @@ export type SignatureFailure = 'missing' | 'malformed' | 'unsupported_algorithm'
 
 /** The outcome of checking `X-Hub-Signature` against a body. */
 export type SignatureCheck =
-  | { valid: true; algorithm: SignatureAlgorithm }
-  | { valid: false; reason: SignatureFailure };
+  { valid: true; algorithm: SignatureAlgorithm } | { valid: false; reason: SignatureFailure };
 
 /** `X-Hub-Signature` value for a body: `method=hex digest` of its HMAC under the secret. */
 export function signBody(

@@ -16,7 +16,11 @@ import {
   InvalidInputError,
   SubscriptionNotFoundError,
 } from './errors.js';
-import { SubscriberEventEmitter, type SubscriberEvents, type SubscriberListener } from './events.js';
+import {
+  SubscriberEventEmitter,
+  type SubscriberEvents,
+  type SubscriberListener,
+} from './events.js';
 import {
   handleCallback,
   matchCallback,
@@ -45,7 +49,7 @@ import {
   type StaticReport,
   type StaticSubscription,
 } from './maintenance.js';
-import { refreshSubscriptions, retryFailed, type SweepReport } from './upkeep.js';
+import { refreshSubscriptions, retryFailed, retryRecord, type SweepReport } from './upkeep.js';
 
 export type { HandlerDefinition, Notification, NotificationHandler } from './context.js';
 
@@ -106,6 +110,10 @@ export interface SubscriberOptions {
   maxRetries?: Partial<Record<SubscriptionCounter, number>>;
   /** Records per page in the sweeps. @default 500 */
   sweepPageSize?: number;
+  /** Attempts of a delivery whose handler throws, before it is reported failed. @default 5 */
+  deliveryAttempts?: number;
+  /** Delay before a failed delivery's first retry, doubling after each. @default 2000 */
+  deliveryBackoffMs?: number;
   /**
    * Drop content whose exact bytes this process already accepted for the same subscription
    * within this window (hubs redeliver). 0 turns it off. @default 0
@@ -157,7 +165,9 @@ function resolveSettings(options: SubscriberOptions): SubscriberSettings {
   const handlers = new Map<string, { handle: NotificationHandler; path: string }>();
   for (const [name, definition] of Object.entries(options.handlers ?? {})) {
     if (!/^[A-Za-z0-9._~-]+$/.test(name)) {
-      throw new InvalidInputError(`Handler name ${name} must be URL-safe (letters, digits, . _ ~ -)`);
+      throw new InvalidInputError(
+        `Handler name ${name} must be URL-safe (letters, digits, . _ ~ -)`,
+      );
     }
     const handle = typeof definition === 'function' ? definition : definition.handle;
     const path = typeof definition === 'function' ? undefined : definition.path;
@@ -221,6 +231,7 @@ export class Subscriber implements CallbackEndpoint {
   private readonly events: SubscriberEventEmitter;
   private readonly logger: Logger;
   private readonly upkeep: boolean;
+  private readonly deliveryRetry: { attempts: number; backoffMs: number };
   private started = false;
 
   constructor(options: SubscriberOptions) {
@@ -230,6 +241,10 @@ export class Subscriber implements CallbackEndpoint {
     this.lock = options.lock ?? createMemoryLock();
     this.logger = options.logger ?? silentLogger;
     this.upkeep = options.upkeep ?? true;
+    this.deliveryRetry = {
+      attempts: options.deliveryAttempts ?? 5,
+      backoffMs: options.deliveryBackoffMs ?? 2000,
+    };
     this.events = new SubscriberEventEmitter((error) =>
       this.logger.error({ error }, 'A subscriber event listener threw'),
     );
@@ -243,7 +258,9 @@ export class Subscriber implements CallbackEndpoint {
       events: this.events,
       settings: this.settings,
       recentDeliveries:
-        this.settings.dedupeWindowMs > 0 ? new RecentDeliveries(this.settings.dedupeWindowMs) : null,
+        this.settings.dedupeWindowMs > 0
+          ? new RecentDeliveries(this.settings.dedupeWindowMs)
+          : null,
       now,
     };
     this.defineJobs();
@@ -321,7 +338,8 @@ export class Subscriber implements CallbackEndpoint {
     if (secret !== null && Buffer.byteLength(secret) >= 200) {
       throw new InvalidInputError('secret must be shorter than 200 bytes');
     }
-    const leaseSeconds = input.leaseSeconds === undefined ? this.settings.leaseSeconds : input.leaseSeconds;
+    const leaseSeconds =
+      input.leaseSeconds === undefined ? this.settings.leaseSeconds : input.leaseSeconds;
     if (leaseSeconds !== null && (!Number.isInteger(leaseSeconds) || leaseSeconds <= 0)) {
       throw new InvalidInputError('leaseSeconds must be a positive whole number');
     }
@@ -342,6 +360,7 @@ export class Subscriber implements CallbackEndpoint {
         discoveredFrom,
         resetCounters,
       });
+      this.events.emit('subscription:requested', { subscription: record, mode: 'subscribe' });
       await this.enqueue(JOBS.subscribe, record);
       records.push(record);
     }
@@ -363,8 +382,49 @@ export class Subscriber implements CallbackEndpoint {
     });
     if (!updated) throw new SubscriptionNotFoundError(id);
 
+    this.events.emit('subscription:requested', { subscription: updated, mode: 'unsubscribe' });
     await this.enqueue(JOBS.unsubscribe, updated);
     return updated;
+  }
+
+  /**
+   * Send a stored subscription's subscribe request again now, whatever its state (denied and
+   * unsubscribed ones included), keeping its topic, hub, secret and lease; counters are reset.
+   */
+  async resubscribe(id: string): Promise<Subscription> {
+    const updated = await this.store.transition(id, {
+      set: {
+        subscribeStatus: 'requesting',
+        unsubscribeStatus: null,
+        deniedReason: null,
+        lastError: null,
+        retryAt: new Date(this.context.now().getTime() + this.settings.verifyWaitMs),
+        connectionErrors: 0,
+        hubErrors: 0,
+        verifyTimeouts: 0,
+        verifyErrors: 0,
+      },
+    });
+    if (!updated) throw new SubscriptionNotFoundError(id);
+
+    this.events.emit('subscription:requested', { subscription: updated, mode: 'subscribe' });
+    await this.enqueue(JOBS.subscribe, updated);
+    return updated;
+  }
+
+  /**
+   * Retry one subscription now rather than at its `retryAt`, exactly as the retry sweep would:
+   * its pending unsubscribe request if it has one, else its subscribe request (an unverified
+   * request counts a verification timeout). Verified and denied records are left alone (use
+   * `resubscribe`). Resolves with the record once its request is queued, or `null` when there
+   * was nothing to retry or another worker was busy with it.
+   */
+  async retryNow(id: string): Promise<Subscription | null> {
+    const record = await this.store.get(id);
+    if (!record) throw new SubscriptionNotFoundError(id);
+
+    const queued = await retryRecord(this.context, id);
+    return queued ? await this.store.get(id) : null;
   }
 
   /** The subscription with this id, or `null`. */
@@ -396,7 +456,13 @@ export class Subscriber implements CallbackEndpoint {
     declarations: StaticSubscription[],
     options: StaticOptions = {},
   ): Promise<StaticReport> {
-    const report: StaticReport = { created: [], resubscribed: [], skipped: [], purged: [], failed: [] };
+    const report: StaticReport = {
+      created: [],
+      resubscribed: [],
+      skipped: [],
+      purged: [],
+      failed: [],
+    };
     const declared = new Set<string>();
     const started = this.context.now().getTime();
 
@@ -408,7 +474,8 @@ export class Subscriber implements CallbackEndpoint {
           : null;
         if (existing) declared.add(existing.id);
         const blocked =
-          existing && (existing.subscribeStatus === 'denied' || existing.unsubscribeStatus !== null);
+          existing &&
+          (existing.subscribeStatus === 'denied' || existing.unsubscribeStatus !== null);
         if (existing && blocked && !options.force) {
           report.skipped.push({
             id: existing.id,
@@ -438,7 +505,10 @@ export class Subscriber implements CallbackEndpoint {
       const orphans: string[] = [];
       let after: string | undefined;
       do {
-        const page = await this.store.list({ static: true }, { limit: 500, ...(after ? { after } : {}) });
+        const page = await this.store.list(
+          { static: true },
+          { limit: 500, ...(after ? { after } : {}) },
+        );
         for (const record of page.items) if (!declared.has(record.id)) orphans.push(record.id);
         after = page.next ?? undefined;
       } while (after !== undefined);
@@ -594,8 +664,8 @@ export class Subscriber implements CallbackEndpoint {
       sendRequest(context, job.subscriptionId, 'unsubscribe'),
     );
     this.queue.define<DeliveryJob>(JOBS.deliver, (job) => runDelivery(context, job), {
-      attempts: 5,
-      backoffMs: 2000,
+      attempts: this.deliveryRetry.attempts,
+      backoffMs: this.deliveryRetry.backoffMs,
     });
     this.queue.define(JOBS.refresh, async () => void (await refreshSubscriptions(context)), {
       attempts: 1,
@@ -608,7 +678,8 @@ export class Subscriber implements CallbackEndpoint {
     this.queue.onFailure((name, data, error) => {
       if (name === JOBS.deliver) {
         const subscriptionId = String(data['subscriptionId']);
-        this.events.emit('handler:failed', { subscriptionId, error, final: true });
+        const handler = String(data['handler'] ?? '');
+        this.events.emit('handler:failed', { subscriptionId, handler, error, final: true });
       }
       this.logger.error({ job: name, data: redact(data), error }, 'Job failed for good');
     });

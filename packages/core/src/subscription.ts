@@ -1,12 +1,6 @@
 /** Where a subscribe request stands, in the vocabulary of the original Django `websubsub`. */
 export type SubscribeStatus =
-  | 'requesting'
-  | 'connerror'
-  | 'huberror'
-  | 'verifying'
-  | 'verifyerror'
-  | 'verified'
-  | 'denied';
+  'requesting' | 'connerror' | 'huberror' | 'verifying' | 'verifyerror' | 'verified' | 'denied';
 
 /** Where an unsubscribe request stands; `null` on the record while none was made. */
 export type UnsubscribeStatus = Exclude<SubscribeStatus, 'denied'>;
@@ -34,10 +28,7 @@ export const UNSUBSCRIBE_STATUSES: readonly UnsubscribeStatus[] = [
 
 /** The counters a subscription keeps of what went wrong, each incremented atomically. */
 export type SubscriptionCounter =
-  | 'connectionErrors'
-  | 'hubErrors'
-  | 'verifyTimeouts'
-  | 'verifyErrors';
+  'connectionErrors' | 'hubErrors' | 'verifyTimeouts' | 'verifyErrors';
 
 /** One subscription of one callback to one topic at one hub, as the store keeps it. */
 export interface Subscription {

@@ -30,19 +30,25 @@ async function eachPage(
   } while (after !== undefined);
 }
 
-/** Run `work` on a record while holding its lock; `false` when another worker holds it. */
+/**
+ * Decide about a record while holding its lock, then queue what was decided once the lock is
+ * released (the task takes the same lock). `false` when another worker holds it.
+ */
 async function withRecordLock(
   context: SubscriberContext,
   id: string,
-  work: () => Promise<void>,
+  decide: () => Promise<string | null>,
 ): Promise<boolean> {
   const lock = await context.lock.acquire(lockKey(id), context.settings.lockTtlMs);
   if (!lock) return false;
+
+  let job: string | null;
   try {
-    await work();
+    job = await decide();
   } finally {
     await lock.release().catch(() => undefined);
   }
+  if (job) await context.queue.enqueue(job, { subscriptionId: id });
   return true;
 }
 
@@ -69,11 +75,11 @@ export async function refreshSubscriptions(context: SubscriberContext): Promise<
             retryAt: new Date(now.getTime() + context.settings.verifyWaitMs),
           },
         });
-        if (!renewing) return;
+        if (!renewing) return null;
 
         context.events.emit('lease:renewing', { subscription: renewing });
-        await context.queue.enqueue(JOBS.subscribe, { subscriptionId: record.id });
         report.queued++;
+        return JOBS.subscribe;
       });
       if (!locked) report.busy++;
     },
@@ -101,11 +107,13 @@ export async function retryFailed(context: SubscriberContext): Promise<SweepRepo
       const locked = await withRecordLock(context, record.id, async () => {
         const current = await context.store.get(record.id);
         if (!current || current.retryAt === null || current.retryAt.getTime() > now.getTime()) {
-          return;
+          return null;
         }
         const outcome = await retryOne(context, current);
-        if (outcome === 'queued') report.queued++;
         if (outcome === 'gave-up') report.gaveUp++;
+        if (outcome === 'cleared' || outcome === 'gave-up') return null;
+        report.queued++;
+        return outcome;
       });
       if (!locked) report.busy++;
     },
@@ -115,10 +123,29 @@ export async function retryFailed(context: SubscriberContext): Promise<SweepRepo
   return report;
 }
 
+/**
+ * Retry one record now, as the retry sweep would once its `retryAt` came: resolves with
+ * `true` when a request was queued, `false` when there was nothing to retry, `null` when
+ * another worker held its lock.
+ */
+export async function retryRecord(context: SubscriberContext, id: string): Promise<boolean | null> {
+  let queued = false;
+  const locked = await withRecordLock(context, id, async () => {
+    const current = await context.store.get(id);
+    if (!current) return null;
+    const outcome = await retryOne(context, current);
+    if (outcome === 'cleared' || outcome === 'gave-up') return null;
+    queued = true;
+    return outcome;
+  });
+  return locked ? queued : null;
+}
+
+/** Decide the retry of one due record: the job to queue, or why there is none. */
 async function retryOne(
   context: SubscriberContext,
   record: Subscription,
-): Promise<'queued' | 'gave-up' | 'cleared'> {
+): Promise<string | 'gave-up' | 'cleared'> {
   const unsubscribing = record.unsubscribeStatus !== null;
   const status = unsubscribing ? record.unsubscribeStatus : record.subscribeStatus;
   if (status === 'verified' || status === 'denied' || status === null) {
@@ -145,10 +172,8 @@ async function retryOne(
     return 'gave-up';
   }
 
+  // Pushed back so that the next sweep leaves it alone while its task is on the way.
   const pushedBack = new Date(context.now().getTime() + context.settings.verifyWaitMs);
   await context.store.transition(record.id, { set: { retryAt: pushedBack } });
-  await context.queue.enqueue(unsubscribing ? JOBS.unsubscribe : JOBS.subscribe, {
-    subscriptionId: record.id,
-  });
-  return 'queued';
+  return unsubscribing ? JOBS.unsubscribe : JOBS.subscribe;
 }

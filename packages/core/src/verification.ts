@@ -58,26 +58,26 @@ export async function answerVerification(
   };
   for (const name of params.keys()) {
     if (name.startsWith('hub.') && single(name) === 'repeated') {
-      return refuse(context, record.id, null, 400, `Repeated ${name}`);
+      return refuse(context, record, null, 400, `Repeated ${name}`);
     }
   }
 
   const modeValue = single('hub.mode') as QueryValue | null;
   const topicValue = single('hub.topic') as QueryValue | null;
   const mode = modeValue?.text ?? null;
-  if (mode === null || mode === '') return refuse(context, record.id, mode, 400, 'Missing hub.mode');
+  if (mode === null || mode === '') return refuse(context, record, mode, 400, 'Missing hub.mode');
   if (topicValue === null || topicValue.text === null || topicValue.text === '') {
-    return refuse(context, record.id, mode, 400, 'Missing hub.topic');
+    return refuse(context, record, mode, 400, 'Missing hub.topic');
   }
   const topic = topicValue.text;
 
   if (mode === 'denied') return recordDenial(context, record, topic, single('hub.reason'));
   if (mode !== 'subscribe' && mode !== 'unsubscribe') {
-    return refuse(context, record.id, mode, 400, `Unknown hub.mode ${mode}`);
+    return refuse(context, record, mode, 400, `Unknown hub.mode ${mode}`);
   }
-  if (topic !== record.topic) return refuse(context, record.id, mode, 404, 'Topic does not match');
+  if (topic !== record.topic) return refuse(context, record, mode, 404, 'Topic does not match');
   if (!isPending(record, mode)) {
-    return refuse(context, record.id, mode, 404, `No ${mode} request is pending`);
+    return refuse(context, record, mode, 404, `No ${mode} request is pending`);
   }
 
   const challenge = single('hub.challenge') as QueryValue | null;
@@ -101,7 +101,7 @@ export async function answerVerification(
   }
 
   const confirmed = await confirm(context, record, mode, topic, leaseSeconds);
-  if (!confirmed) return refuse(context, record.id, mode, 404, `No ${mode} request is pending`);
+  if (!confirmed) return refuse(context, record, mode, 404, `No ${mode} request is pending`);
 
   context.events.emit('verified', { subscription: confirmed, mode, leaseSeconds });
   context.logger.info(
@@ -164,7 +164,7 @@ async function verifyError(
       increment: { verifyErrors: 1 },
     });
   }
-  return refuse(context, record.id, mode, 400, reason);
+  return refuse(context, record, mode, 400, reason);
 }
 
 async function recordDenial(
@@ -173,7 +173,7 @@ async function recordDenial(
   topic: string,
   reasonValue: QueryValue | null | 'repeated',
 ): Promise<CallbackResponse> {
-  if (topic !== record.topic) return refuse(context, record.id, 'denied', 404, 'Topic does not match');
+  if (topic !== record.topic) return refuse(context, record, 'denied', 404, 'Topic does not match');
 
   const reason =
     reasonValue && reasonValue !== 'repeated' ? (reasonValue.text ?? '').slice(0, 1000) : null;
@@ -181,7 +181,7 @@ async function recordDenial(
     when: { topic },
     set: { subscribeStatus: 'denied', deniedReason: reason, retryAt: null },
   });
-  if (!denied) return refuse(context, record.id, 'denied', 404, 'Subscription is gone');
+  if (!denied) return refuse(context, record, 'denied', 404, 'Subscription is gone');
 
   context.events.emit('denied', { subscription: denied, reason });
   context.logger.warn({ subscriptionId: record.id, topic, reason }, 'Hub denied the subscription');
@@ -190,12 +190,18 @@ async function recordDenial(
 
 function refuse(
   context: SubscriberContext,
-  subscriptionId: string,
+  record: Subscription,
   mode: string | null,
   status: number,
   reason: string,
 ): CallbackResponse {
-  context.events.emit('verification:refused', { subscriptionId, mode, reason });
+  const subscriptionId = record.id;
+  context.events.emit('verification:refused', {
+    subscriptionId,
+    handler: record.handler,
+    mode,
+    reason,
+  });
   context.logger.info({ subscriptionId, mode, status, reason }, 'Verification refused');
   return plain(status, reason);
 }

@@ -27,11 +27,16 @@ const TOPIC = 'https://publisher.example.com/feed.xml';
 function rawGet(origin: string, target: string): Promise<{ status: number; body: Buffer }> {
   const { hostname, port } = new URL(origin);
   return new Promise((resolve, reject) => {
-    const request = httpRequest({ host: hostname, port, path: target, method: 'GET' }, (response) => {
-      const chunks: Buffer[] = [];
-      response.on('data', (chunk: Buffer) => chunks.push(chunk));
-      response.on('end', () => resolve({ status: response.statusCode ?? 0, body: Buffer.concat(chunks) }));
-    });
+    const request = httpRequest(
+      { host: hostname, port, path: target, method: 'GET' },
+      (response) => {
+        const chunks: Buffer[] = [];
+        response.on('data', (chunk: Buffer) => chunks.push(chunk));
+        response.on('end', () =>
+          resolve({ status: response.statusCode ?? 0, body: Buffer.concat(chunks) }),
+        );
+      },
+    );
     request.on('error', reject);
     request.end();
   });
@@ -86,7 +91,8 @@ describe('protocol details (issue 3), over real sockets', () => {
     return (await subscriber.get(record.id))!;
   }
 
-  const target = (record: Subscription, query: string) => `${new URL(record.callbackUrl).pathname}?${query}`;
+  const target = (record: Subscription, query: string) =>
+    `${new URL(record.callbackUrl).pathname}?${query}`;
   const topicParam = encodeURIComponent(TOPIC);
 
   describe('verification from raw query strings', () => {
@@ -94,20 +100,49 @@ describe('protocol details (issue 3), over real sockets', () => {
       const record = await pending();
       const answer = await rawGet(
         server.origin,
-        target(record, `hub.mode=subscribe&hub.topic=${topicParam}&hub.challenge=%FF%00a%2Fb%2Bc%3D+d&hub.lease_seconds=60`),
+        target(
+          record,
+          `hub.mode=subscribe&hub.topic=${topicParam}&hub.challenge=%FF%00a%2Fb%2Bc%3D+d&hub.lease_seconds=60`,
+        ),
       );
       expect(answer.status).to.equal(200);
-      expect([...answer.body]).to.deep.equal([0xff, 0x00, 0x61, 0x2f, 0x62, 0x2b, 0x63, 0x3d, 0x20, 0x64]);
+      expect([...answer.body]).to.deep.equal([
+        0xff, 0x00, 0x61, 0x2f, 0x62, 0x2b, 0x63, 0x3d, 0x20, 0x64,
+      ]);
     });
 
     for (const [name, query, status] of [
-      ['a repeated hub.mode', `hub.mode=subscribe&hub.mode=subscribe&hub.topic=${topicParam}&hub.challenge=x&hub.lease_seconds=1`, 400],
-      ['invalid percent-encoding', `hub.mode=subscribe&hub.topic=${topicParam}&hub.challenge=%G1&hub.lease_seconds=1`, 400],
-      ['an empty hub.topic', 'hub.mode=subscribe&hub.topic=&hub.challenge=x&hub.lease_seconds=1', 400],
-      ['an unencoded topic with its own query', `hub.mode=subscribe&hub.topic=${TOPIC}?a=1&b=2&hub.challenge=x&hub.lease_seconds=1`, 404],
+      [
+        'a repeated hub.mode',
+        `hub.mode=subscribe&hub.mode=subscribe&hub.topic=${topicParam}&hub.challenge=x&hub.lease_seconds=1`,
+        400,
+      ],
+      [
+        'invalid percent-encoding',
+        `hub.mode=subscribe&hub.topic=${topicParam}&hub.challenge=%G1&hub.lease_seconds=1`,
+        400,
+      ],
+      [
+        'an empty hub.topic',
+        'hub.mode=subscribe&hub.topic=&hub.challenge=x&hub.lease_seconds=1',
+        400,
+      ],
+      [
+        'an unencoded topic with its own query',
+        `hub.mode=subscribe&hub.topic=${TOPIC}?a=1&b=2&hub.challenge=x&hub.lease_seconds=1`,
+        404,
+      ],
       ['an unknown mode', `hub.mode=publish&hub.topic=${topicParam}&hub.challenge=x`, 400],
-      ['a negative lease', `hub.mode=subscribe&hub.topic=${topicParam}&hub.challenge=x&hub.lease_seconds=-5`, 400],
-      ['an absurdly long challenge', `hub.mode=subscribe&hub.topic=${topicParam}&hub.challenge=${'x'.repeat(5000)}&hub.lease_seconds=1`, 400],
+      [
+        'a negative lease',
+        `hub.mode=subscribe&hub.topic=${topicParam}&hub.challenge=x&hub.lease_seconds=-5`,
+        400,
+      ],
+      [
+        'an absurdly long challenge',
+        `hub.mode=subscribe&hub.topic=${topicParam}&hub.challenge=${'x'.repeat(5000)}&hub.lease_seconds=1`,
+        400,
+      ],
     ] as const) {
       it(`refuses ${name} with ${status} and never confirms it`, async () => {
         const record = await pending();
@@ -121,14 +156,26 @@ describe('protocol details (issue 3), over real sockets', () => {
       await build({ assumedLeaseSeconds: 3600, maxLeaseSeconds: 86_400 });
       const zero = await pending();
       const start = Date.now();
-      await rawGet(server.origin, target(zero, `hub.mode=subscribe&hub.topic=${topicParam}&hub.challenge=a&hub.lease_seconds=0`));
+      await rawGet(
+        server.origin,
+        target(
+          zero,
+          `hub.mode=subscribe&hub.topic=${topicParam}&hub.challenge=a&hub.lease_seconds=0`,
+        ),
+      );
       const zeroLease = (await subscriber.get(zero.id))!.leaseExpiresAt!.getTime() - start;
       expect(zeroLease).to.be.within(3_599_000, 3_601_000);
 
       const long = await subscriber.subscribe({ topic: `${TOPIC}?long`, hub: hub.url });
       await queue.idle();
       const longTopic = encodeURIComponent(`${TOPIC}?long`);
-      await rawGet(server.origin, target(long, `hub.mode=subscribe&hub.topic=${longTopic}&hub.challenge=a&hub.lease_seconds=315360000`));
+      await rawGet(
+        server.origin,
+        target(
+          long,
+          `hub.mode=subscribe&hub.topic=${longTopic}&hub.challenge=a&hub.lease_seconds=315360000`,
+        ),
+      );
       const longLease = (await subscriber.get(long.id))!.leaseExpiresAt!.getTime() - Date.now();
       expect(longLease).to.be.within(86_300_000, 86_400_000);
     });
@@ -137,14 +184,17 @@ describe('protocol details (issue 3), over real sockets', () => {
       const record = await pending();
       await subscriber.unsubscribe(record.id);
       await queue.idle();
-      const answer = await rawGet(server.origin, target(record, `hub.mode=unsubscribe&hub.topic=${topicParam}&hub.challenge=ok`));
+      const answer = await rawGet(
+        server.origin,
+        target(record, `hub.mode=unsubscribe&hub.topic=${topicParam}&hub.challenge=ok`),
+      );
       expect(answer.status).to.equal(200);
       expect(answer.body.toString()).to.equal('ok');
     });
   });
 
   describe('the subscription request', () => {
-    it('keeps the hub URL\'s own query string', async () => {
+    it("keeps the hub URL's own query string", async () => {
       const withQuery = await startRecordingHub('/hub?key=abc&x=%2F');
       try {
         await subscriber.subscribe({ topic: TOPIC, hub: withQuery.url });
@@ -164,7 +214,11 @@ describe('protocol details (issue 3), over real sockets', () => {
         await new Promise<void>((resolve) => moved.listen(0, '127.0.0.1', resolve));
         const origin = `http://127.0.0.1:${(moved.address() as AddressInfo).port}`;
         try {
-          const record = await subscriber.subscribe({ topic: TOPIC, hub: `${origin}/old-hub`, secret: 'abc' });
+          const record = await subscriber.subscribe({
+            topic: TOPIC,
+            hub: `${origin}/old-hub`,
+            secret: 'abc',
+          });
           await queue.idle();
           expect(hub.requests).to.have.length(1);
           expect(hub.requests[0]!.params.get('hub.mode')).to.equal('subscribe');
@@ -197,11 +251,20 @@ describe('protocol details (issue 3), over real sockets', () => {
   describe('racing events on one subscription', () => {
     it('a denial racing a verification always ends denied, never verified', async () => {
       for (let round = 0; round < 20; round++) {
-        const record = await subscriber.subscribe({ topic: `${TOPIC}?race=${round}`, hub: hub.url });
+        const record = await subscriber.subscribe({
+          topic: `${TOPIC}?race=${round}`,
+          hub: hub.url,
+        });
         await queue.idle();
         const topic = encodeURIComponent(`${TOPIC}?race=${round}`);
         const [verification, denial] = await Promise.all([
-          rawGet(server.origin, target(record, `hub.mode=subscribe&hub.topic=${topic}&hub.challenge=c&hub.lease_seconds=60`)),
+          rawGet(
+            server.origin,
+            target(
+              record,
+              `hub.mode=subscribe&hub.topic=${topic}&hub.challenge=c&hub.lease_seconds=60`,
+            ),
+          ),
           rawGet(server.origin, target(record, `hub.mode=denied&hub.topic=${topic}&hub.reason=no`)),
         ]);
         expect(denial.status).to.equal(200);
@@ -212,10 +275,19 @@ describe('protocol details (issue 3), over real sockets', () => {
 
     it('a subscribe task and its verification racing end verified', async () => {
       for (let round = 0; round < 10; round++) {
-        const record = await subscriber.subscribe({ topic: `${TOPIC}?both=${round}`, hub: hub.url });
+        const record = await subscriber.subscribe({
+          topic: `${TOPIC}?both=${round}`,
+          hub: hub.url,
+        });
         const topic = encodeURIComponent(`${TOPIC}?both=${round}`);
         await new Promise((resolve) => setTimeout(resolve, round % 3));
-        const answer = await rawGet(server.origin, target(record, `hub.mode=subscribe&hub.topic=${topic}&hub.challenge=c&hub.lease_seconds=60`));
+        const answer = await rawGet(
+          server.origin,
+          target(
+            record,
+            `hub.mode=subscribe&hub.topic=${topic}&hub.challenge=c&hub.lease_seconds=60`,
+          ),
+        );
         await queue.idle();
         expect(answer.status).to.equal(200);
         expect((await subscriber.get(record.id))!.subscribeStatus).to.equal('verified');
@@ -226,13 +298,20 @@ describe('protocol details (issue 3), over real sockets', () => {
   describe('several hubs', () => {
     it('subscribes at every advertised hub with distinct callbacks (wordpress-three-hubs)', async () => {
       const hubs = [hub, await startRecordingHub(), await startRecordingHub()];
-      const expected = ['https://pubsubhubbub.example.com/', 'https://pubsubhubbub.example.net/', 'https://websubhub.example.org/hub'];
+      const expected = [
+        'https://pubsubhubbub.example.com/',
+        'https://pubsubhubbub.example.net/',
+        'https://websubhub.example.org/hub',
+      ];
       let headers = readFileSync(join(FIXTURES, 'discovery/wordpress-three-hubs.headers'), 'utf8');
       expected.forEach((url, index) => (headers = headers.split(url).join(hubs[index]!.url)));
       const body = readFileSync(join(FIXTURES, 'discovery/wordpress-three-hubs.body'));
       const feed = createServer((_request, response) => {
         const lines = headers.split('\n').filter((line) => line.includes(':'));
-        const raw = lines.flatMap((line) => [line.slice(0, line.indexOf(':')), line.slice(line.indexOf(':') + 1).trim()]);
+        const raw = lines.flatMap((line) => [
+          line.slice(0, line.indexOf(':')),
+          line.slice(line.indexOf(':') + 1).trim(),
+        ]);
         response.writeHead(200, raw);
         response.end(body);
       });
@@ -246,7 +325,9 @@ describe('protocol details (issue 3), over real sockets', () => {
         expect(new Set(records.map((record) => record.callbackUrl)).size).to.equal(3);
         hubs.forEach((entry, index) => {
           expect(entry.requests).to.have.length(1);
-          expect(entry.requests[0]!.params.get('hub.callback')).to.equal(records[index]!.callbackUrl);
+          expect(entry.requests[0]!.params.get('hub.callback')).to.equal(
+            records[index]!.callbackUrl,
+          );
         });
 
         const one = await subscriber.subscribe({ topic: url, handler: 'news' });
@@ -266,11 +347,18 @@ describe('protocol details (issue 3), over real sockets', () => {
       const record = await pending();
       const post = (body: string) => fetch(record.callbackUrl, { method: 'POST', body });
 
-      const statuses = [(await post('same')).status, (await post('same')).status, (await post('other')).status];
+      const statuses = [
+        (await post('same')).status,
+        (await post('same')).status,
+        (await post('other')).status,
+      ];
       await queue.idle();
 
       expect(statuses).to.deep.equal([202, 202, 202]);
-      expect(received.map((notification) => notification.body.toString())).to.deep.equal(['same', 'other']);
+      expect(received.map((notification) => notification.body.toString())).to.deep.equal([
+        'same',
+        'other',
+      ]);
     });
 
     it('keeps duplicates when the option is off', async () => {

@@ -14,7 +14,7 @@ import { startRecordingHub, type RecordingHub } from './helpers/recording-hub.js
 
 const TOPIC = 'https://publisher.example.com/feed.xml';
 
-describe('subscriber lifecycle (the original project\'s cases, over real sockets)', () => {
+describe("subscriber lifecycle (the original project's cases, over real sockets)", () => {
   let hub: RecordingHub;
   let server: CallbackServer;
   let queue: MemoryQueue;
@@ -105,12 +105,20 @@ describe('subscriber lifecycle (the original project\'s cases, over real sockets
   for (const [name, params, reason] of [
     ['without a challenge', { 'hub.lease_seconds': '3600' }, 'Missing hub.challenge'],
     ['without a lease', { 'hub.challenge': 'abc' }, 'Missing hub.lease_seconds'],
-    ['with a non-numeric lease', { 'hub.challenge': 'abc', 'hub.lease_seconds': 'soon' }, 'Invalid'],
+    [
+      'with a non-numeric lease',
+      { 'hub.challenge': 'abc', 'hub.lease_seconds': 'soon' },
+      'Invalid',
+    ],
   ] as const) {
     it(`a verification ${name} is refused and counted as a verify error`, async () => {
       const record = await subscribed();
 
-      const answer = await verify(record, { 'hub.mode': 'subscribe', 'hub.topic': TOPIC, ...params });
+      const answer = await verify(record, {
+        'hub.mode': 'subscribe',
+        'hub.topic': TOPIC,
+        ...params,
+      });
 
       expect(answer.status).to.equal(400);
       expect(answer.body).to.contain(reason);
@@ -229,7 +237,7 @@ describe('subscriber lifecycle (the original project\'s cases, over real sockets
     expect((await fetch(record.callbackUrl, { method: 'PUT', body: 'x' })).status).to.equal(405);
   });
 
-  it('records the hub\'s reason on a 4xx and a connection error when the hub is down', async () => {
+  it("records the hub's reason on a 4xx and a connection error when the hub is down", async () => {
     hub.answer = { status: 400, body: 'hub.topic not allowed' };
     const refused = await subscribed();
     expect(refused.subscribeStatus).to.equal('huberror');

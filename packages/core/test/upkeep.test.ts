@@ -69,16 +69,31 @@ describe('upkeep: renewal and retries with a controllable clock', () => {
 
   it('renews exactly the verified records whose lease ends within the window', async () => {
     const lease = (ms: number) => new Date(START + ms);
-    const soon = await seed('https://a.example/soon', { subscribeStatus: 'verified', leaseExpiresAt: lease(HOUR) });
-    const expired = await seed('https://a.example/expired', { subscribeStatus: 'verified', leaseExpiresAt: lease(-HOUR) });
-    const later = await seed('https://a.example/later', { subscribeStatus: 'verified', leaseExpiresAt: lease(2 * DAY) });
+    const soon = await seed('https://a.example/soon', {
+      subscribeStatus: 'verified',
+      leaseExpiresAt: lease(HOUR),
+    });
+    const expired = await seed('https://a.example/expired', {
+      subscribeStatus: 'verified',
+      leaseExpiresAt: lease(-HOUR),
+    });
+    const later = await seed('https://a.example/later', {
+      subscribeStatus: 'verified',
+      leaseExpiresAt: lease(2 * DAY),
+    });
     const leaving = await seed('https://a.example/leaving', {
       subscribeStatus: 'verified',
       unsubscribeStatus: 'verifying',
       leaseExpiresAt: lease(HOUR),
     });
-    const denied = await seed('https://a.example/denied', { subscribeStatus: 'denied', leaseExpiresAt: lease(HOUR) });
-    const failing = await seed('https://a.example/failing', { subscribeStatus: 'huberror', leaseExpiresAt: lease(HOUR) });
+    const denied = await seed('https://a.example/denied', {
+      subscribeStatus: 'denied',
+      leaseExpiresAt: lease(HOUR),
+    });
+    const failing = await seed('https://a.example/failing', {
+      subscribeStatus: 'huberror',
+      leaseExpiresAt: lease(HOUR),
+    });
     const before = hub.requests.length;
 
     const report = await subscriber.refreshSubscriptions();
@@ -175,8 +190,14 @@ describe('upkeep: renewal and retries with a controllable clock', () => {
   });
 
   it('leaves denied and verified records alone', async () => {
-    const denied = await seed('https://a.example/no', { subscribeStatus: 'denied', retryAt: new Date(START) });
-    const fine = await seed('https://a.example/yes', { subscribeStatus: 'verified', retryAt: new Date(START) });
+    const denied = await seed('https://a.example/no', {
+      subscribeStatus: 'denied',
+      retryAt: new Date(START),
+    });
+    const fine = await seed('https://a.example/yes', {
+      subscribeStatus: 'verified',
+      retryAt: new Date(START),
+    });
     const before = hub.requests.length;
 
     await subscriber.retryFailed();
@@ -214,7 +235,9 @@ describe('upkeep: renewal and retries with a controllable clock', () => {
     expect(changed).to.deep.equal([record.id]);
     const last = hub.requests[hub.requests.length - 1]!.params;
     expect(last.get('hub.callback')).to.equal(`${server.origin}/websub/news/${record.id}`);
-    expect((await store.get(record.id))!.callbackUrl).to.equal(`${server.origin}/websub/news/${record.id}`);
+    expect((await store.get(record.id))!.callbackUrl).to.equal(
+      `${server.origin}/websub/news/${record.id}`,
+    );
   });
 
   it('marks the record with a visible error when autofix is off', async () => {
@@ -232,5 +255,28 @@ describe('upkeep: renewal and retries with a controllable clock', () => {
     expect(stored.callbackUrl).to.equal(old);
     expect(stored.subscribeStatus).to.equal('connerror');
     expect(stored.lastError).to.contain('automatic fixing is off');
+  });
+
+  it('retries one record now, as the sweep would, and re-subscribes a denied one', async () => {
+    const unverified = await seed('https://a.example/now', {});
+    const denied = await seed('https://a.example/denied-now', {
+      subscribeStatus: 'denied',
+      deniedReason: 'no',
+      hubErrors: 3,
+    });
+    const before = hub.requests.length;
+
+    const retried = await subscriber.retryNow(unverified.id);
+    await queue.idle();
+    expect(retried?.verifyTimeouts).to.equal(1);
+    expect(await subscriber.retryNow(denied.id)).to.equal(null);
+    expect(hub.requests.length - before).to.equal(1);
+
+    const again = await subscriber.resubscribe(denied.id);
+    await queue.idle();
+    expect(again.deniedReason).to.equal(null);
+    expect(again.hubErrors).to.equal(0);
+    expect(hub.requests.length - before).to.equal(2);
+    expect((await store.get(denied.id))!.subscribeStatus).to.equal('verifying');
   });
 });
