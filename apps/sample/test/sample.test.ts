@@ -243,3 +243,52 @@ for (const [setup, extraEnv] of [
       expect((await call('POST', '/subscriptions', [1])).status).to.equal(400);
     });
   });
+
+describe('sample app with WEBSUBSUB_BLOCK_PRIVATE_ADDRESSES=true', () => {
+  let hub: TestHub;
+  let sample: SampleApp;
+  let api: string;
+
+  before(async () => {
+    hub = await startTestHub();
+    const port = await freePort();
+    sample = await createSampleApp(
+      readConfig({
+        PORT: String(port),
+        SITE_URL: `http://127.0.0.1:${port}`,
+        WEBSUBSUB_BLOCK_PRIVATE_ADDRESSES: 'true',
+      }),
+      silentLogger,
+    );
+    await sample.listen();
+    api = `http://127.0.0.1:${port}`;
+  });
+
+  after(async () => {
+    await sample?.close();
+    await hub?.close();
+  });
+
+  for (const [name, body] of [
+    ['a loopback topic to discover', () => ({ topic: hub.serveFeed('/private/feed') })],
+    ['a loopback hub given outright', () => ({ topic: 'https://example.com/feed', hub: hub.url })],
+    [
+      'a host name that resolves to loopback',
+      () => ({ topic: 'https://example.com/feed', hub: 'http://localhost:1/hub' }),
+    ],
+  ] as const) {
+    it(`refuses ${name} with 400 blocked_address and sends nothing`, async () => {
+      const response = await fetch(`${api}/subscriptions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body()),
+      });
+      const json = (await response.json()) as { error: { code: string; message: string } };
+      expect(response.status).to.equal(400);
+      expect(json.error.code).to.equal('blocked_address');
+      expect(hub.requests).to.have.length(0);
+      const list = (await (await fetch(`${api}/subscriptions`)).json()) as unknown[];
+      expect(list).to.have.length(0);
+    });
+  }
+});

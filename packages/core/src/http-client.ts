@@ -1,3 +1,4 @@
+import { lookup } from 'node:dns/promises';
 import { lookup as dnsLookup, type LookupAddress, type LookupOptions } from 'node:dns';
 import { isIP, type LookupFunction, type Socket } from 'node:net';
 import ipaddr from 'ipaddr.js';
@@ -132,6 +133,39 @@ const CREDENTIAL_HEADERS = ['authorization', 'proxy-authorization', 'cookie'];
 export function isPrivateAddress(ip: string): boolean {
   if (!ipaddr.isValid(ip)) return true;
   return ipaddr.process(ip).range() !== 'unicast';
+}
+
+/**
+ * Refuse, before any request, a URL whose host is or resolves to a blocked address when
+ * `blockPrivateAddresses` is on (used to refuse a private hub when a subscription is made,
+ * rather than when its first request fails). Does nothing when blocking is off.
+ *
+ * @throws HttpRequestError `blocked_address` or `invalid_url`.
+ */
+export async function assertAddressAllowed(url: string, options: HttpOptions = {}): Promise<void> {
+  if (!options.blockPrivateAddresses) return;
+  const isBlocked = failClosed(options.isBlockedAddress ?? isPrivateAddress);
+
+  const parsed = parseHttpUrl(url);
+  const host = parsed.hostname.replace(/^\[|\]$/g, '');
+  let addresses: string[];
+  if (ipaddr.isValid(host)) {
+    addresses = [host];
+  } else {
+    try {
+      addresses = (await lookup(host, { all: true })).map((entry) => entry.address);
+    } catch (error) {
+      throw new HttpRequestError('network', `Cannot resolve ${host}`, { url, cause: error });
+    }
+  }
+  const refused = addresses.find((address) => isBlocked(address));
+  if (refused !== undefined) {
+    throw new HttpRequestError(
+      'blocked_address',
+      `${parsed.host} resolves to ${refused}, a private or reserved address, which is refused`,
+      { url, cause: new BlockedAddressError(`${refused} is refused`) },
+    );
+  }
 }
 
 /**

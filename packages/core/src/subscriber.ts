@@ -28,7 +28,7 @@ import {
   type CallbackRequest,
   type CallbackResponse,
 } from './http-handler.js';
-import type { HttpOptions } from './http-client.js';
+import { assertAddressAllowed, HttpRequestError, type HttpOptions } from './http-client.js';
 import { callbackUrlFor, sendRequest, type RequestJob } from './lifecycle.js';
 import type { LockProvider } from './lock.js';
 import { silentLogger, type Logger } from './logger.js';
@@ -568,19 +568,25 @@ export class Subscriber implements CallbackEndpoint {
     input: SubscribeInput,
   ): Promise<{ hubs: string[]; topic: string; discoveredFrom: string | null }> {
     if (input.hub !== undefined && input.hub !== null && input.hub !== '') {
-      return { hubs: [checkUrl(input.hub, 'hub')], topic: input.topic, discoveredFrom: null };
+      const hub = checkUrl(input.hub, 'hub');
+      await assertAddressAllowed(hub, this.settings.http);
+      return { hubs: [hub], topic: input.topic, discoveredFrom: null };
     }
 
     try {
       const found = await this.discover(input.topic);
       const discoveredFrom = found.topic !== input.topic ? input.topic : null;
       this.logger.info({ topic: found.topic, hubs: found.hubs }, 'Discovered hub');
+      for (const hub of found.hubs) await assertAddressAllowed(hub, this.settings.http);
       return { hubs: found.hubs, topic: found.topic, discoveredFrom };
     } catch (error) {
       const noHub = error instanceof DiscoveryError && error.code === 'no_hub';
       if (noHub && this.settings.defaultHub !== null) {
         return { hubs: [this.settings.defaultHub], topic: input.topic, discoveredFrom: null };
       }
+      // A refused address says more than "could not fetch the topic".
+      const cause = error instanceof DiscoveryError ? error.cause : null;
+      if (cause instanceof HttpRequestError && cause.code === 'blocked_address') throw cause;
       throw error;
     }
   }
