@@ -40,7 +40,8 @@ async function readBody(
   if (!consumed) return readRequestBody(ctx.req, endpoint.maxBodyBytes);
 
   const raw = (ctx.request as { rawBody?: unknown }).rawBody;
-  if (options.useParsedRawBody !== false && typeof raw === 'string') return Buffer.from(raw, 'utf8');
+  if (options.useParsedRawBody !== false && typeof raw === 'string')
+    return Buffer.from(raw, 'utf8');
   throw new BodyConsumedError();
 }
 
