@@ -1,3 +1,4 @@
+import { EventEmitter } from 'node:events';
 import {
   AdapterError,
   type EnqueueOptions,
@@ -103,6 +104,14 @@ export function createAgendaQueue(options: AgendaQueueOptions): JobQueue {
   });
 
   agenda.on('error', (error: Error) => logger.warn({ error }, 'Agenda reported an error'));
+  // Backends' notification channels (Redis pub/sub, PostgreSQL LISTEN) are event emitters of
+  // their own: an 'error' nobody listens to (the server going away) would end the process.
+  const channel = (agenda as unknown as { notificationChannel?: unknown }).notificationChannel;
+  if (channel instanceof EventEmitter) {
+    channel.on('error', (error: Error) =>
+      logger.warn({ error }, 'Agenda notification channel reported an error'),
+    );
+  }
 
   /** The Agenda name of a job kind defined here. */
   function agendaName(name: string): string {
