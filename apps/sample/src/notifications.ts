@@ -83,16 +83,28 @@ export class PostgresNotificationLog implements NotificationLog {
   /** Create the table when missing. */
   static async open(pool: pg.Pool, table: string, kept: number): Promise<PostgresNotificationLog> {
     if (!/^[a-z_][a-z0-9_]{0,62}$/.test(table)) throw new Error(`Invalid table name ${table}`);
-    await pool.query(`
-      CREATE TABLE IF NOT EXISTS "${table}" (
-        delivery_key text PRIMARY KEY,
-        subscription_id text NOT NULL,
-        topic text NOT NULL,
-        content_type text,
-        body text NOT NULL,
-        received_at timestamptz NOT NULL,
-        stored_at timestamptz NOT NULL DEFAULT now()
-      )`);
+    // Instances starting together would race CREATE TABLE IF NOT EXISTS: serialise them.
+    const client = await pool.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`websubsub:${table}`]);
+      await client.query(`
+        CREATE TABLE IF NOT EXISTS "${table}" (
+          delivery_key text PRIMARY KEY,
+          subscription_id text NOT NULL,
+          topic text NOT NULL,
+          content_type text,
+          body text NOT NULL,
+          received_at timestamptz NOT NULL,
+          stored_at timestamptz NOT NULL DEFAULT now()
+        )`);
+      await client.query('COMMIT');
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw error;
+    } finally {
+      client.release();
+    }
     return new PostgresNotificationLog(pool, table, kept);
   }
 
