@@ -3,7 +3,10 @@ import type { CallbackRequest, CallbackResponse } from './http-handler.js';
 import { verifySignature } from './signature.js';
 import { isEnded, type Subscription } from './subscription.js';
 
-/** A delivery as the queue carries it: JSON only, the body in base64. */
+/**
+ * A delivery as the queue carries it: JSON, the body in base64; or, on a queue that keeps its
+ * jobs in this process, the body's `Buffer` itself.
+ */
 export interface DeliveryJob {
   [key: string]: unknown;
   subscriptionId: string;
@@ -11,9 +14,12 @@ export interface DeliveryJob {
   handler: string;
   contentType: string | null;
   headers: Record<string, string>;
-  body: string;
+  body: string | Buffer;
   receivedAt: string;
 }
+
+/** `lastDeliveryAt` is kept to this resolution, saving a store write per delivery. */
+const LAST_DELIVERY_RESOLUTION_MS = 1000;
 
 /** Headers about the transfer rather than the content: not passed on to handlers. */
 const FRAMING = new Set([
@@ -86,7 +92,7 @@ export async function acceptDelivery(
     handler: record.handler,
     contentType: firstHeader(request.headers['content-type']) ?? null,
     headers: passedHeaders(request.headers),
-    body: body.toString('base64'),
+    body: context.queue.inProcess ? body : body.toString('base64'),
     receivedAt: context.now().toISOString(),
   };
   try {
@@ -126,7 +132,7 @@ export async function runDelivery(context: SubscriberContext, job: DeliveryJob):
     hub: record.hub,
     contentType: job.contentType,
     headers: job.headers,
-    body: Buffer.from(job.body, 'base64'),
+    body: typeof job.body === 'string' ? Buffer.from(job.body, 'base64') : job.body,
     receivedAt,
   };
 
@@ -149,6 +155,9 @@ export async function runDelivery(context: SubscriberContext, job: DeliveryJob):
   });
 
   // The handler has run: a failure to note the time must not make the queue run it again.
+  // Under a stream of content the time is written at most once a second, not once per item.
+  const noted = record.lastDeliveryAt?.getTime() ?? 0;
+  if (receivedAt.getTime() - noted < LAST_DELIVERY_RESOLUTION_MS) return;
   try {
     await context.store.transition(record.id, { set: { lastDeliveryAt: receivedAt } });
   } catch (error) {

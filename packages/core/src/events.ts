@@ -86,6 +86,7 @@ export class SubscriberEventEmitter {
 
   /** Emit to every listener; listener failures never reach the caller. */
   emit<K extends keyof SubscriberEvents>(name: K, event: SubscriberEvents[K]): void {
+    if (this.emitter.listenerCount(name) === 0) return;
     for (const listener of this.emitter.listeners(name)) {
       try {
         (listener as SubscriberListener<K>)(event);

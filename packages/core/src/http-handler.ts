@@ -38,6 +38,7 @@ export class PayloadTooLargeError extends WebSubError {
   }
 }
 
+const EMPTY = Buffer.alloc(0);
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 const text = (status: number, body: string, headers: Record<string, string> = {}) => ({
@@ -80,7 +81,8 @@ export async function handleCallback(
   if (method !== 'GET' && method !== 'POST')
     return text(405, 'Method not allowed', { allow: 'GET, POST' });
 
-  const body = Buffer.from(request.body ?? new Uint8Array(0));
+  const raw = request.body ?? EMPTY;
+  const body = Buffer.isBuffer(raw) ? raw : Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
   if (method === 'POST' && body.length > context.settings.maxBodyBytes) {
     context.events.emit('delivery:rejected', {
       subscriptionId: route.id,
@@ -156,8 +158,10 @@ export function readRequestBody(request: IncomingMessage, limit: number): Promis
 
 /** Write a neutral response to a Node response. */
 export function sendResponse(response: ServerResponse, answer: CallbackResponse): void {
-  const body = typeof answer.body === 'string' ? Buffer.from(answer.body) : answer.body;
-  response.writeHead(answer.status, { ...answer.headers, 'content-length': String(body.length) });
+  // A string body goes out in one write with the head; a Buffer would take a second chunk.
+  const { body } = answer;
+  const length = typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength;
+  response.writeHead(answer.status, { ...answer.headers, 'content-length': String(length) });
   response.end(body);
 }
 

@@ -32,6 +32,9 @@ export interface MemoryQueueOptions {
  * waiting; use a durable queue (e.g. `@websubsub/agenda`) where that matters.
  */
 export class MemoryQueue implements JobQueue {
+  /** Jobs stay in this process: data is passed by reference, never serialised. */
+  readonly inProcess = true;
+
   private readonly kinds = new Map<string, Kind>();
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly recurring = new Map<string, NodeJS.Timeout>();
@@ -58,8 +61,8 @@ export class MemoryQueue implements JobQueue {
     const kind = this.kind(name);
     if (this.stopping) throw new Error(`The queue is stopping; job ${name} was not accepted`);
 
-    // A JSON round trip, as durable queues do, so data that would not survive one fails here too.
-    const job = { data: JSON.parse(JSON.stringify(data)) as JobData, attempt: 1 };
+    // A copy of the top level, so the caller may reuse its object; job data is plain JSON.
+    const job = { data: { ...data }, attempt: 1 };
     if (options.delayMs && options.delayMs > 0) this.later(kind, job, options.delayMs);
     else kind.waiting.push(job);
     this.pump(kind);

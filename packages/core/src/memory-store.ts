@@ -25,7 +25,24 @@ export interface MemoryStoreOptions {
   initial?: Subscription[];
 }
 
-const copy = (subscription: Subscription): Subscription => structuredClone(subscription);
+/** A copy sharing nothing with the original: every field is a primitive but the dates. */
+function copy(subscription: Subscription): Subscription {
+  const out = { ...subscription };
+  for (const field of DATE_FIELDS) {
+    const value = subscription[field];
+    if (value !== null) out[field] = new Date(value.getTime());
+  }
+  return out;
+}
+
+const DATE_FIELDS = [
+  'createdAt',
+  'leaseExpiresAt',
+  'lastSubscribeAt',
+  'lastUnsubscribeAt',
+  'lastDeliveryAt',
+  'retryAt',
+] as const;
 const keyOf = (hub: string, topic: string, handler: string): string =>
   JSON.stringify([hub, topic, handler]);
 
@@ -102,7 +119,11 @@ export class MemoryStore implements SubscriptionStore {
     if (!record || !holds(record, transition.when)) return null;
 
     const changes = Object.entries(transition.set ?? {}).filter(([, value]) => value !== undefined);
-    const next: Subscription = { ...record, ...structuredClone(Object.fromEntries(changes)) };
+    const next: Subscription = { ...record };
+    for (const [field, value] of changes) {
+      (next as unknown as Record<string, unknown>)[field] =
+        value instanceof Date ? new Date(value.getTime()) : value;
+    }
     const increments = Object.entries(transition.increment ?? {}) as Array<
       [SubscriptionCounter, number]
     >;

@@ -29,6 +29,11 @@ export type JobFailureListener = (name: string, data: JobData, error: unknown) =
  * queue. The in-process queue keeps jobs in memory only.
  */
 export interface JobQueue {
+  /**
+   * `true` when jobs never leave this process, so job data may hold values that are not JSON
+   * (the delivery body then travels as its `Buffer`, not as base64). Durable queues leave it out.
+   */
+  readonly inProcess?: boolean;
   /** Register the processor of a job kind; must precede `start`. */
   define<T extends JobData>(
     name: string,
