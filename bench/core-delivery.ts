@@ -1,5 +1,6 @@
 // CPU per delivery through core alone: the neutral handler, the signature check, the embedded
-// queue and the handler run, with no HTTP. `node --import tsx --conditions=source bench/core-delivery.ts`
+// queue and the handler run, with no HTTP.
+// Run: node --import tsx --conditions=source bench/core-delivery.ts
 import { createHmac, randomUUID } from 'node:crypto';
 import { createMemoryQueue, createMemoryStore, createSubscriber } from '@websubsub/core';
 
@@ -9,23 +10,51 @@ let handled = 0;
 const subscriber = createSubscriber({
   baseUrl: 'http://127.0.0.1:1',
   handlers: { news: () => void handled++ },
-  store, queue, upkeep: false,
+  store,
+  queue,
+  upkeep: false,
 });
 const id = randomUUID();
 await store.create({
-  id, topic: 'https://t.example/feed', hub: 'https://h.example/', handler: 'news',
-  callbackUrl: `http://127.0.0.1:1/websub/news/${id}`, secret: 'secret', leaseSeconds: null,
-  leaseExpiresAt: new Date(Date.now() + 1e9), subscribeStatus: 'verified', unsubscribeStatus: null,
-  connectionErrors: 0, hubErrors: 0, verifyTimeouts: 0, verifyErrors: 0, lastSubscribeAt: null,
-  lastUnsubscribeAt: null, createdAt: new Date(), lastDeliveryAt: null, deniedReason: null,
-  lastError: null, retryAt: null, static: false, discoveredFrom: null,
+  id,
+  topic: 'https://t.example/feed',
+  hub: 'https://h.example/',
+  handler: 'news',
+  callbackUrl: `http://127.0.0.1:1/websub/news/${id}`,
+  secret: 'secret',
+  leaseSeconds: null,
+  leaseExpiresAt: new Date(Date.now() + 1e9),
+  subscribeStatus: 'verified',
+  unsubscribeStatus: null,
+  connectionErrors: 0,
+  hubErrors: 0,
+  verifyTimeouts: 0,
+  verifyErrors: 0,
+  lastSubscribeAt: null,
+  lastUnsubscribeAt: null,
+  createdAt: new Date(),
+  lastDeliveryAt: null,
+  deniedReason: null,
+  lastError: null,
+  retryAt: null,
+  static: false,
+  discoveredFrom: null,
 });
 await subscriber.start();
 const body = Buffer.from('<entry>' + 'x'.repeat(2000) + '</entry>');
 const sig = 'sha256=' + createHmac('sha256', 'secret').update(body).digest('hex');
 const request = {
-  method: 'POST', url: `/websub/news/${id}`, body,
-  headers: { 'content-type': 'application/atom+xml', 'x-hub-signature': sig, host: 'x', 'content-length': '2015', 'user-agent': 'autocannon', connection: 'keep-alive' },
+  method: 'POST',
+  url: `/websub/news/${id}`,
+  body,
+  headers: {
+    'content-type': 'application/atom+xml',
+    'x-hub-signature': sig,
+    host: 'x',
+    'content-length': '2015',
+    'user-agent': 'autocannon',
+    connection: 'keep-alive',
+  },
 };
 async function round(n: number) {
   const start = process.cpuUsage();
@@ -41,5 +70,10 @@ async function round(n: number) {
 await round(20000);
 const results = [];
 for (let r = 0; r < 5; r++) results.push(await round(20000));
-console.log('µs CPU per delivery (accept + handle):', results.map((x) => x.toFixed(1)).join(' '), 'handled', handled);
+console.log(
+  'µs CPU per delivery (accept + handle):',
+  results.map((x) => x.toFixed(1)).join(' '),
+  'handled',
+  handled,
+);
 await subscriber.stop();
