@@ -78,6 +78,7 @@ export class MemoryStore implements SubscriptionStore {
   private sortedIds: string[] | null = null;
   private readonly leases = new TimeIndex();
   private readonly retries = new TimeIndex();
+  private dueCache: { index: TimeIndex; limit: number; ids: string[] } | null = null;
 
   constructor(options: MemoryStoreOptions = {}) {
     for (const record of options.initial ?? []) {
@@ -167,11 +168,11 @@ export class MemoryStore implements SubscriptionStore {
   }
 
   async findLeasesEndingBefore(before: Date, page: PageOptions = {}): Promise<Page> {
-    return this.pageOf(this.leases.due(before.getTime(), false), page);
+    return this.duePage(this.leases, before.getTime(), false, page);
   }
 
   async findDueForRetry(now: Date, page: PageOptions = {}): Promise<Page> {
-    return this.pageOf(this.retries.due(now.getTime(), true), page);
+    return this.duePage(this.retries, now.getTime(), true, page);
   }
 
   async count(filter: SubscriptionFilter = {}): Promise<number> {
@@ -190,14 +191,28 @@ export class MemoryStore implements SubscriptionStore {
     this.retries.set(record.id, record.retryAt === null ? null : record.retryAt.getTime());
   }
 
-  /** One page, in id order, of the ids an index found due: costs the due ids, not the total. */
-  private pageOf(ids: string[], page: PageOptions): Page {
-    const limit = checkLimit(page.limit);
-    const after = page.after;
-    const sorted = (after === undefined ? ids : ids.filter((id) => id > after)).sort();
-    const items = sorted.slice(0, limit).map((id) => copy(this.records.get(id) as Subscription));
-    const next = sorted.length > limit ? (items[items.length - 1] as Subscription).id : null;
-    return { items, next };
+  /**
+   * One page, in id order, of the ids an index finds due. The first page sorts the due ids and
+   * keeps them; the pages after it continue from the cursor in that list, skipping ids that
+   * stopped being due meanwhile. A sweep thus costs about its due records, not the total.
+   */
+  private duePage(index: TimeIndex, limit: number, inclusive: boolean, page: PageOptions): Page {
+    const size = checkLimit(page.limit);
+    const cached = this.dueCache;
+    const reuse = page.after !== undefined && cached?.index === index && cached.limit === limit;
+    const sorted = reuse ? cached.ids : index.due(limit, inclusive).sort();
+    if (!reuse) this.dueCache = { index, limit, ids: sorted };
+
+    const items: Subscription[] = [];
+    let position = page.after === undefined ? 0 : firstAfter(sorted, page.after);
+    for (; position < sorted.length && items.length < size; position++) {
+      const id = sorted[position] as string;
+      if (!index.isDue(id, limit, inclusive)) continue;
+      items.push(copy(this.records.get(id) as Subscription));
+    }
+
+    const more = items.length === size && position < sorted.length;
+    return { items, next: more ? (items[items.length - 1] as Subscription).id : null };
   }
 
   /** Walks ids in order from the cursor, so a page costs its own size plus the records skipped. */

@@ -46,6 +46,12 @@ export class TimeIndex {
     this.timeOf.delete(id);
   }
 
+  /** Is `id` indexed at a time before `limit` (or equal to it, when `inclusive`)? */
+  isDue(id: string, limit: number, inclusive: boolean): boolean {
+    const time = this.timeOf.get(id);
+    return time !== undefined && (time < limit || (inclusive && time === limit));
+  }
+
   /** Ids whose time is before `limit` (or equal to it, when `inclusive`), in no order. */
   due(limit: number, inclusive: boolean): string[] {
     const last = Math.floor(limit / BUCKET_MS);
