@@ -243,12 +243,13 @@ export class PostgresStore implements SubscriptionStore {
       'lease_expires_at IS NOT NULL',
       `lease_expires_at < ${params.add(before)}`,
     ];
-    return this.page('findLeasesEndingBefore', params, conditions, page);
+    return this.page('findLeasesEndingBefore', params, conditions, page, true);
   }
 
   async findDueForRetry(now: Date, page: PageOptions = {}): Promise<Page> {
     const params = new Parameters();
-    return this.page('findDueForRetry', params, [`retry_at <= ${params.add(now)}`], page);
+    const conditions = [`retry_at <= ${params.add(now)}`];
+    return this.page('findDueForRetry', params, conditions, page, true);
   }
 
   async count(filter: SubscriptionFilter = {}): Promise<number> {
@@ -271,22 +272,29 @@ export class PostgresStore implements SubscriptionStore {
     await this.pool.end();
   }
 
-  /** One page in id order; asks for one row more than the page to know whether another follows. */
+  /**
+   * One page in id order; asks for one row more than the page to know whether another follows.
+   * With `dueIndex`, the matching ids are found first through the partial upkeep index (a
+   * materialised CTE), so that the planner cannot walk the primary key in id order filtering
+   * every record: an upkeep sweep then costs the due records, not the table.
+   */
   private async page(
     operation: string,
     params: Parameters,
     conditions: string[],
     page: PageOptions,
+    dueIndex = false,
   ): Promise<Page> {
     const limit = pageLimit(page);
     if (page.after !== undefined) conditions.push(`id > ${params.add(page.after)}`);
 
-    const { rows } = await this.execute(
-      operation,
-      `SELECT ${SELECT_LIST} FROM ${this.table} ${where(conditions)}
-        ORDER BY id LIMIT ${params.add(limit + 1)}`,
-      params.values,
-    );
+    const sql = dueIndex
+      ? `WITH due AS MATERIALIZED (SELECT id FROM ${this.table} ${where(conditions)})
+          SELECT ${SELECT_LIST} FROM ${this.table} JOIN due USING (id)
+          ORDER BY id LIMIT ${params.add(limit + 1)}`
+      : `SELECT ${SELECT_LIST} FROM ${this.table} ${where(conditions)}
+          ORDER BY id LIMIT ${params.add(limit + 1)}`;
+    const { rows } = await this.execute(operation, sql, params.values);
 
     const items = rows.slice(0, limit).map(fromRow);
     const last = items[items.length - 1];
