@@ -1,4 +1,5 @@
 import Router from '@koa/router';
+import type Koa from 'koa';
 import {
   DiscoveryError,
   InvalidInputError,
@@ -22,11 +23,36 @@ export function subscriptionJson(subscription: Subscription): Record<string, unk
 
 const problem = (code: string, message: string) => ({ error: { code, message } });
 
+/**
+ * Client errors raised before a route runs (the JSON body parser's: malformed JSON, too large,
+ * bad encoding) answered in the API's error shape rather than as plain text.
+ */
+export async function jsonErrors(ctx: Koa.Context, next: Koa.Next): Promise<void> {
+  try {
+    await next();
+  } catch (error) {
+    const status = (error as { status?: unknown }).status;
+    if (typeof status !== 'number' || status < 400 || status >= 500) throw error;
+    ctx.status = status;
+    ctx.body = problem(
+      status === 413 ? 'too_large' : 'invalid_input',
+      status === 413
+        ? 'The request body is too large'
+        : `Invalid request body: ${(error as Error).message}`,
+    );
+  }
+}
+
 /** The sample's JSON API over subscriptions and received notifications. */
 export function createApiRouter(subscriber: Subscriber, notifications: NotificationLog): Router {
   const router = new Router();
 
   router.post('/subscriptions', async (ctx) => {
+    if (!ctx.is('application/json')) {
+      ctx.status = 400;
+      ctx.body = problem('invalid_input', 'Send the subscription as application/json');
+      return;
+    }
     const input = ctx.request.body as Record<string, unknown> | undefined;
     if (!input || typeof input !== 'object' || Array.isArray(input)) {
       ctx.status = 400;

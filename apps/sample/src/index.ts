@@ -6,7 +6,7 @@ import { createSubscriber, type Logger, type Subscriber } from '@websubsub/core'
 import { createKoaMiddleware } from '@websubsub/koa';
 import Koa from 'koa';
 
-import { createApiRouter } from './api.js';
+import { createApiRouter, jsonErrors } from './api.js';
 import { mountObservability } from './observability.js';
 import type { SampleConfig } from './config.js';
 import type { NotificationLog } from './notifications.js';
@@ -72,6 +72,7 @@ export async function createSampleApp(config: SampleConfig, logger: Logger): Pro
   // Callbacks first, so their signed bodies reach the subscriber before any parser.
   app.use(createKoaMiddleware(subscriber));
   const observability = mountObservability(app, subscriber, config, logger);
+  app.use(jsonErrors);
   app.use(bodyParser({ enableTypes: ['json'], encoding: 'utf-8' }));
   const api = createApiRouter(subscriber, notifications);
   app.use(api.routes());

@@ -1,8 +1,14 @@
-import { pino } from 'pino';
-
 import { ConfigError, createSampleApp, readConfig } from './index.js';
+import { createLogger } from './logging.js';
 
-const logger = pino({ level: process.env['LOG_LEVEL'] ?? 'info' });
+const logger = (() => {
+  try {
+    return createLogger(process.env['LOG_LEVEL'] ?? 'info');
+  } catch (error) {
+    process.stderr.write(`${(error as Error).message}\n`);
+    process.exit(1);
+  }
+})();
 
 async function main(): Promise<void> {
   const config = readConfig();
@@ -39,6 +45,6 @@ async function main(): Promise<void> {
 
 main().catch((error: unknown) => {
   if (error instanceof ConfigError) logger.error(error.message);
-  else logger.error({ error }, 'The sample app could not start');
+  else logger.error({ error }, `The sample app could not start: ${(error as Error).message}`);
   process.exit(1);
 });

@@ -5,6 +5,7 @@ import type { StaticSubscription } from '@websubsub/core';
 import { pino } from 'pino';
 
 import { ConfigError, createSampleApp, readConfig } from './index.js';
+import { createLogger } from './logging.js';
 
 /**
  * Read the static subscriptions from a JSON file: an array of objects, each
@@ -58,7 +59,7 @@ export async function readStaticSubscriptions(path: string): Promise<StaticSubsc
 export default async function config(): Promise<CliConfig> {
   const settings = readConfig();
   // Logs go to stderr, so that stdout carries only what the command prints (`--json` included).
-  const logger = pino({ level: process.env['LOG_LEVEL'] ?? 'warn' }, pino.destination(2));
+  const logger = createLogger(process.env['LOG_LEVEL'] ?? 'warn', pino.destination(2));
 
   const path = process.env['WEBSUBSUB_STATIC_SUBSCRIPTIONS']?.trim();
   const staticSubscriptions = path ? await readStaticSubscriptions(path) : undefined;

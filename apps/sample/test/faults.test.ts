@@ -10,6 +10,7 @@ import {
   killAll,
   numberedBody,
   SERVERS,
+  SHORT_LEASE_SECONDS,
   sleep,
   startForwarder,
   startInstances,
@@ -23,9 +24,8 @@ import {
 } from './helpers-cluster.js';
 import { cleanUp, requireServers } from './servers.js';
 
-/** Leases of 5 s renewed from 3 s before their end: renewals go on while faults happen. */
-const LEASE_SECONDS = 5;
-const UPKEEP = { ...FAST_UPKEEP, WEBSUBSUB_RENEW_BEFORE: '3' };
+/** A failed request waiting for its retry, or (for a moment) the retry being sent. */
+const RETRYING = ['connerror', 'requesting'];
 
 /** States from which nothing is retried any more: the end of the road, or given up. */
 function stranded(record: SubscriptionJson): boolean {
@@ -75,11 +75,18 @@ describe('an instance killed with SIGKILL while deliveries are in flight (three 
 
   before(async function () {
     await requireServers(this);
-    hub = await startTestHub({ maxLeaseSeconds: LEASE_SECONDS });
+    hub = await startTestHub({ maxLeaseSeconds: SHORT_LEASE_SECONDS });
     forwarder = await startForwarder();
     instances = await startInstances(
       3,
-      { ...SERVERS, ...UPKEEP, ...names, SITE_URL: forwarder.url },
+      // Verifications sent to the dead instance fail: a shorter wait retries them sooner.
+      {
+        ...SERVERS,
+        ...FAST_UPKEEP,
+        ...names,
+        WEBSUBSUB_VERIFY_WAIT_TIME: '2',
+        SITE_URL: forwarder.url,
+      },
       forwarder,
     );
   });
@@ -105,12 +112,15 @@ describe('an instance killed with SIGKILL while deliveries are in flight (three 
     // Waves of concurrent deliveries; the victim dies just after the third wave is sent off.
     // It stays in the forwarder's rotation, so the hub sees 502s for its share from then on.
     const victim = instances[1] as Instance;
+    const survivors = instances.filter((instance) => instance !== victim);
     const accepted = new Map<string, { subscriptionId: string; body: string }>();
     let refused = 0;
     let unreached = 0;
     const waves: Array<Promise<void>> = [];
     let killedAt = 0;
+    const sentAfterKill = new Set<string>();
     for (let wave = 0; wave < 6; wave++) {
+      const afterKill = killedAt > 0;
       const sent = Array.from({ length: 25 }, async (_, j) => {
         const k = wave * 25 + j;
         const i = k % count;
@@ -121,6 +131,7 @@ describe('an instance killed with SIGKILL while deliveries are in flight (three 
         const { status } = results[0]!;
         if (status !== null && status >= 200 && status < 300) {
           accepted.set(keyOf(records[i]!.id, body), { subscriptionId: records[i]!.id, body });
+          if (afterKill) sentAfterKill.add(keyOf(records[i]!.id, body));
         } else {
           refused++;
         }
@@ -136,12 +147,16 @@ describe('an instance killed with SIGKILL while deliveries are in flight (three 
     await Promise.all(waves);
     await victim.exited;
     expect(victim.child.signalCode).to.equal('SIGKILL');
-    expect(accepted.size, `accepted ${accepted.size}, refused ${refused}`).to.be.at.least(75);
-    expect(refused, 'deliveries the hub saw fail once the victim was dead').to.be.greaterThan(0);
-    expect(forwarder.log.some((entry) => entry.target === 1 && entry.status === 502)).to.equal(true);
+    const tally = `accepted ${accepted.size}, refused ${refused}, unreached ${unreached}`;
+    expect(accepted.size, tally).to.be.at.least(75);
+    expect(refused, `deliveries the hub saw fail once the victim was dead: ${tally}`).to.be.above(
+      0,
+    );
+    expect(forwarder.log.some((entry) => entry.target === 1 && entry.status === 502)).to.equal(
+      true,
+    );
 
     // A job locked by the victim waits out its lock lifetime (3 s), then a survivor runs it.
-    const survivors = instances.filter((instance) => instance !== victim);
     const keys = new Set(accepted.keys());
     const inLog = await until(
       async () => {
@@ -155,29 +170,25 @@ describe('an instance killed with SIGKILL while deliveries are in flight (three 
     expect(new Set(inLog).size).to.equal(keys.size);
     expect(await listed(survivors[1]!, keys)).to.have.length(keys.size);
 
-    // Every accepted delivery ran its handler: to the end in the victim before it died, or in
-    // a survivor. A run cut short by the kill (row written, job not marked done) runs again
-    // once its lock lifetime is over: at least once, never lost; the shared log keeps one row.
-    const ranOn = new Map<string, Set<number>>();
-    const unhandled = () => {
-      ranOn.clear();
-      for (const run of handlerRuns(instances)) {
-        const key = `${run.subscriptionId}|${run.bytes}`;
-        ranOn.set(key, (ranOn.get(key) ?? new Set()).add(run.instance));
-      }
-      return [...accepted.values()].filter(
-        ({ subscriptionId, body }) => !ranOn.has(`${subscriptionId}|${Buffer.byteLength(body)}`),
-      );
-    };
-    await until(
-      () => (unhandled().length === 0 ? true : undefined),
-      'a handler run for every accepted delivery',
-      3000 + 10_000,
-    ).catch((error: Error) => {
-      throw new Error(`${error.message}: ${JSON.stringify(unhandled().map((d) => d.body.slice(0, 40)))}`);
-    });
-    const bySurvivors = [...ranOn.values()].filter((where) => where.has(0) || where.has(2));
-    expect(bySurvivors.length).to.be.greaterThan(0);
+    // The row is the handler's own work, so every accepted delivery was handled: by the victim
+    // before it died, or by a survivor once the victim's lock on the job lapsed (a run cut short
+    // after its row was written runs again: at least once, and the shared log keeps one row).
+    // Content sent after the kill could only be accepted by survivors, and each of those
+    // deliveries shows a survivor's handler run in its log. (The victim's own log lines are
+    // no proof either way: pino writes asynchronously, and SIGKILL drops what is unwritten.)
+    await sleep(500);
+    const bySurvivors = new Set(
+      handlerRuns(survivors).map((run) => `${run.subscriptionId}|${run.bytes}`),
+    );
+    const notRunBySurvivors = [...accepted.entries()]
+      .filter(([key]) => sentAfterKill.has(key))
+      .filter(
+        ([, { subscriptionId, body }]) =>
+          !bySurvivors.has(`${subscriptionId}|${Buffer.byteLength(body)}`),
+      )
+      .map(([, { body }]) => body.slice(0, 40));
+    expect(sentAfterKill.size).to.be.above(0);
+    expect(notRunBySurvivors, 'sent after the kill, not run by a survivor').to.deep.equal([]);
 
     // No record is stranded: each is verified, or pending with a retry on the calendar...
     const { json } = await call(survivors[0]!.api, 'GET', '/subscriptions');
@@ -194,7 +205,7 @@ describe('an instance killed with SIGKILL while deliveries are in flight (three 
         const { json: now } = await call(survivors[1]!.api, 'GET', '/subscriptions');
         for (const record of now as SubscriptionJson[]) {
           const leaseEnd = record.leaseExpiresAt ? Date.parse(record.leaseExpiresAt) : 0;
-          if (leaseEnd > killedAt + LEASE_SECONDS * 1000) renewedSinceKill.add(record.id);
+          if (leaseEnd > killedAt + SHORT_LEASE_SECONDS * 1000) renewedSinceKill.add(record.id);
         }
         return renewedSinceKill.size === count ? true : undefined;
       },
@@ -215,12 +226,19 @@ describe('Redis stopped and started again mid-run (two processes on a redis-serv
 
   before(async function () {
     await requireServers(this);
-    redis = await startRedisServer();
-    hub = await startTestHub({ maxLeaseSeconds: LEASE_SECONDS });
+    try {
+      redis = await startRedisServer();
+    } catch (error) {
+      // Stopping the shared Redis would break every other test: this one needs its own.
+      if (process.env['CI'] === 'true') throw error;
+      console.warn(`    skipped (${(error as Error).message})`);
+      this.skip();
+    }
+    hub = await startTestHub({ maxLeaseSeconds: SHORT_LEASE_SECONDS });
     forwarder = await startForwarder();
     instances = await startInstances(
       2,
-      { ...SERVERS, ...UPKEEP, ...names, REDIS_URL: redis.url, SITE_URL: forwarder.url },
+      { ...SERVERS, ...FAST_UPKEEP, ...names, REDIS_URL: redis!.url, SITE_URL: forwarder.url },
       forwarder,
     );
   });
@@ -258,7 +276,8 @@ describe('Redis stopped and started again mid-run (two processes on a redis-serv
     const before = await publishAll('before');
     expect([...before.values()]).to.deep.equal(Array(count).fill(202));
     await until(
-      async () => ((await listed(instances[0]!, new Set(before.keys()))).length === count ? true : undefined),
+      async () =>
+        (await listed(instances[0]!, new Set(before.keys()))).length === count ? true : undefined,
       'deliveries from before the outage',
       10_000,
     );
@@ -270,7 +289,10 @@ describe('Redis stopped and started again mid-run (two processes on a redis-serv
     await sleep(300);
     const during = await publishAll('during');
     for (const instance of instances) {
-      expect(instance.alive(), `instance on port ${instance.port} died:\n${instance.stderr()}`).to.equal(true);
+      expect(
+        instance.alive(),
+        `instance on port ${instance.port} died:\n${instance.stderr()}`,
+      ).to.equal(true);
     }
     expect([...during.values()], 'answers to deliveries while Redis is gone').to.deep.equal(
       Array(count).fill(503),
@@ -304,7 +326,8 @@ describe('Redis stopped and started again mid-run (two processes on a redis-serv
     const after = await publishAll('after');
     expect([...after.values()]).to.deep.equal(Array(count).fill(202));
     await until(
-      async () => ((await listed(instances[1]!, new Set(after.keys()))).length === count ? true : undefined),
+      async () =>
+        (await listed(instances[1]!, new Set(after.keys()))).length === count ? true : undefined,
       'deliveries from after the outage',
       10_000,
     );
@@ -327,14 +350,19 @@ describe('Redis stopped and started again mid-run (two processes on a redis-serv
     await verified(fresh.json.id);
 
     // ...and the upkeep sweeps run again: leases keep being renewed, and the request that
-    // could not be queued during the outage is sent by the retry sweep.
-    await hub.waitFor(
+    // could not be queued during the outage is sent by the retry sweep. (The sweeps are
+    // recurring jobs kept in Redis; this Redis came back empty.)
+    await until(
       () =>
         [...callbacks].every((callback) =>
           hub.requests.some(
-            (request) => request.callback === callback && request.receivedAt.getTime() > outageEnded,
+            (request) =>
+              request.callback === callback && request.receivedAt.getTime() > outageEnded,
           ),
-        ),
+        )
+          ? true
+          : undefined,
+      'a renewal of every subscription after Redis returned (the refresh sweep running again)',
       10_000,
     );
     await verified(late.json.id);
@@ -354,7 +382,7 @@ describe('a hub that is down for a while (two processes)', function () {
     forwarder = await startForwarder();
     instances = await startInstances(
       2,
-      { ...SERVERS, ...UPKEEP, ...names, SITE_URL: forwarder.url },
+      { ...SERVERS, ...FAST_UPKEEP, ...names, SITE_URL: forwarder.url },
       forwarder,
     );
   });
@@ -368,7 +396,7 @@ describe('a hub that is down for a while (two processes)', function () {
 
   it('retries with growing backoff while it is down, and succeeds once it is up', async () => {
     const port = await freePort();
-    hub = await startTestHub({ port, maxLeaseSeconds: LEASE_SECONDS });
+    hub = await startTestHub({ port, maxLeaseSeconds: SHORT_LEASE_SECONDS });
     const hubUrl = hub.url;
     const subscribe = async (topic: string) => {
       const { status, json } = await call(instances[0]!.api, 'POST', '/subscriptions', {
@@ -395,14 +423,19 @@ describe('a hub that is down for a while (two processes)', function () {
     const created = await subscribe(`http://127.0.0.1:${port}/hubdown/created`);
 
     // Watch every attempt: each shows as a new lastSubscribeAt, each failure as a new count of
-    // connection errors with the retryAt it was given.
+    // connection errors with the retryAt it was given (the one seen longest: the record also
+    // passes through short-lived retryAt values while an attempt is being made).
     const attempts = new Map<string, number>();
-    const failures = new Map<number, SubscriptionJson>();
-    while (Date.now() - downSince < 11_000) {
+    const seenRetryAt = new Map<number, Map<string, { record: SubscriptionJson; polls: number }>>();
+    while (Date.now() - downSince < 9500) {
       const record = await get(created.id);
-      if (record.lastSubscribeAt) attempts.set(record.lastSubscribeAt, Date.parse(record.lastSubscribeAt));
-      if (record.subscribeStatus === 'connerror' && !failures.has(record.connectionErrors)) {
-        failures.set(record.connectionErrors, record);
+      if (record.lastSubscribeAt)
+        attempts.set(record.lastSubscribeAt, Date.parse(record.lastSubscribeAt));
+      if (record.subscribeStatus === 'connerror' && record.retryAt) {
+        const byValue = seenRetryAt.get(record.connectionErrors) ?? new Map();
+        const seen = byValue.get(record.retryAt) ?? { record, polls: 0 };
+        byValue.set(record.retryAt, { record, polls: seen.polls + 1 });
+        seenRetryAt.set(record.connectionErrors, byValue);
       }
       await sleep(100);
     }
@@ -412,49 +445,58 @@ describe('a hub that is down for a while (two processes)', function () {
     const gaps = times.slice(1).map((time, i) => time - times[i]!);
     const current = await get(created.id);
     const detail = JSON.stringify({ gaps, current });
-    expect(current.subscribeStatus, detail).to.equal('connerror');
+    expect(current.subscribeStatus, detail).to.be.oneOf(RETRYING);
     expect(current.retryAt, detail).to.be.a('string');
     expect(current.lastError, detail).to.match(/ECONNREFUSED|connect|refused/i);
     // First retry at the next sweep, then about 2 s, then 4 s (the cap): attempts thin out,
-    // and there are only so many in 11 s.
-    expect(times.length, detail).to.be.within(3, 6);
-    expect(current.connectionErrors, detail).to.be.within(3, 6);
+    // and there are only so many in 9.5 s.
+    expect(times.length, detail).to.be.within(3, 5);
+    expect(current.connectionErrors, detail).to.be.within(3, 5);
     expect(gaps[0]!, detail).to.be.below(2000);
-    expect(gaps[gaps.length - 1]!, detail).to.be.at.least(2500);
-    // Each failure's retryAt: the next sweep after the first, about 2 s (±20 %) after the
-    // second, then the 4 s cap (jittered down by up to 20 %).
-    const waits = [...failures].map(
-      ([n, failure]) => [n, Date.parse(failure.retryAt!) - Date.parse(failure.lastSubscribeAt!)] as const,
-    );
+    // The retryAt each failure was given: about 2 s (±20 %) after the second, then the 4 s cap
+    // (jittered down by up to 20 %). (After the first it is the next sweep, shown by gaps[0].)
+    const waits = [...seenRetryAt].map(([n, byValue]) => {
+      const { record } = [...byValue.values()].sort((a, b) => b.polls - a.polls)[0]!;
+      return [n, Date.parse(record.retryAt!) - Date.parse(record.lastSubscribeAt!)] as const;
+    });
     const waitDetail = `${detail} waits ${JSON.stringify(waits)}`;
-    for (const [n, waited] of waits) {
-      const [low, high] = n === 1 ? [0, 1000] : n === 2 ? [1600, 2400 + 300] : [3200, 4000 + 300];
+    for (const [n, waited] of waits.filter(([n]) => n >= 2)) {
+      const [low, high] = n === 2 ? [1600, 2400 + 300] : [3200, 4000 + 300];
       expect(waited, `retry after failure ${n}: ${waitDetail}`).to.be.within(low, high);
     }
-    expect(waits.some(([n]) => n >= 3), waitDetail).to.equal(true);
+    const reachedTheCap = waits.some(([n]) => n >= 3);
+    expect(reachedTheCap, waitDetail).to.equal(true);
+
+    // The renewal of the verified one met the outage too, and is being retried the same way.
     const renewal = await get(renewing.id);
-    expect(renewal.subscribeStatus, JSON.stringify(renewal)).to.equal('connerror');
+    expect(renewal.connectionErrors, JSON.stringify(renewal)).to.be.at.least(2);
+    expect(renewal.subscribeStatus, JSON.stringify(renewal)).to.be.oneOf(RETRYING);
     expect(renewal.retryAt).to.be.a('string');
-    expect(downFor).to.be.below(13_000);
+    expect(downFor).to.be.below(11_000);
 
     // The hub comes back on the same port: both end verified at the next retry.
-    hub = await startTestHub({ port, maxLeaseSeconds: LEASE_SECONDS });
+    hub = await startTestHub({ port, maxLeaseSeconds: SHORT_LEASE_SECONDS });
     const backSince = Date.now();
     await until(
       async () => {
         const [a, b] = await Promise.all([get(created.id), get(renewing.id)]);
-        return a.subscribeStatus === 'verified' && b.subscribeStatus === 'verified' ? true : undefined;
+        return a.subscribeStatus === 'verified' && b.subscribeStatus === 'verified'
+          ? true
+          : undefined;
       },
       'both subscriptions verified once the hub is back',
-      8000,
+      9000,
     );
     const callbacks = [created.callbackUrl, renewing.callbackUrl];
     const up = hub;
     await up.waitFor(
-      () => callbacks.every((callback) => up.subscriptions().some((s) => s.callback === callback && s.state === 'active')),
+      () =>
+        callbacks.every((callback) =>
+          up.subscriptions().some((s) => s.callback === callback && s.state === 'active'),
+        ),
       3000,
     );
-    expect(Date.now() - backSince).to.be.below(6000);
+    expect(Date.now() - backSince).to.be.below(7000);
     const final = await get(created.id);
     expect(final.connectionErrors).to.be.at.most(current.connectionErrors + 1);
     for (const instance of instances) expect(instance.alive()).to.equal(true);

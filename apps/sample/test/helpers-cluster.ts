@@ -13,12 +13,18 @@ export const SERVERS = {
   REDIS_URL: process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379',
 };
 
+/**
+ * The lease the test hubs grant, in seconds. With FAST_UPKEEP (renewal from 3 s before the end,
+ * a sweep every second) each lease is renewed 2–3 s after it was verified, with 2–3 s to spare.
+ */
+export const SHORT_LEASE_SECONDS = 5;
+
 /** Upkeep on a scale of seconds, so that renewals and retries happen while a test watches. */
 export const FAST_UPKEEP = {
   WEBSUBSUB_JOB_LOCK_LIFETIME: '3',
   WEBSUBSUB_REFRESH_INTERVAL: '1',
   WEBSUBSUB_RETRY_INTERVAL: '1',
-  WEBSUBSUB_RENEW_BEFORE: '2',
+  WEBSUBSUB_RENEW_BEFORE: '3',
   WEBSUBSUB_VERIFY_WAIT_TIME: '3',
   WEBSUBSUB_RETRY_BACKOFF_MAX: '4',
   WEBSUBSUB_HUB_TIMEOUT: '2',
@@ -119,7 +125,10 @@ export async function startForwarder(targets: number[] = []): Promise<Forwarder>
       const target = Math.floor(Math.random() * targets.length);
       const entry = { method: incoming.method ?? 'GET', path: incoming.url ?? '/', target };
 
+      let failed = false;
       const fail = () => {
+        if (failed) return;
+        failed = true;
         log.push({ ...entry, status: 502 });
         if (!outgoing.headersSent) outgoing.writeHead(502, { 'content-type': 'text/plain' });
         outgoing.end('Instance unreachable');
@@ -195,7 +204,9 @@ export async function startInstance(port: number, env: Record<string, string>): 
   const logs: Array<Record<string, unknown>> = [];
   let stderr = '';
   child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const exited = new Promise<number | null>((resolve) =>
+    child.once('exit', (code) => resolve(code)),
+  );
 
   let buffered = '';
   child.stdout!.on('data', (chunk: Buffer) => {
@@ -225,14 +236,20 @@ export async function startInstance(port: number, env: Record<string, string>): 
     await sleep(50);
   }
 
-  return { child, port, api: `http://127.0.0.1:${port}`, logs, stderr: () => stderr, exited, alive };
+  return {
+    child,
+    port,
+    api: `http://127.0.0.1:${port}`,
+    logs,
+    stderr: () => stderr,
+    exited,
+    alive,
+  };
 }
 
 /**
- * Start `count` sample processes, each on its own port, sharing `env`; the forwarder starts
- * sending to them once all listen. The first starts alone and creates the tables; the others
- * start together, as replicas of one deployment do. (Replicas that all start on empty tables
- * race on the notifications table: multi-instance.test.ts has its own test of that.)
+ * Start `count` sample processes at once, as the replicas of one deployment start, each on its
+ * own port, sharing `env`; the forwarder starts sending to them once all listen.
  */
 export async function startInstances(
   count: number,
@@ -240,12 +257,10 @@ export async function startInstances(
   forwarder: Forwarder,
 ): Promise<Instance[]> {
   const ports = await Promise.all(Array.from({ length: count }, () => freePort()));
-  const first = await startInstance(ports[0] as number, env);
-  const started = await Promise.allSettled(ports.slice(1).map((port) => startInstance(port, env)));
-  const instances = [
-    first,
-    ...started.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : [])),
-  ];
+  const started = await Promise.allSettled(ports.map((port) => startInstance(port, env)));
+  const instances = started.flatMap((result) =>
+    result.status === 'fulfilled' ? [result.value] : [],
+  );
   const failed = started.find((result) => result.status === 'rejected');
   if (failed) {
     await killAll(instances);
@@ -360,13 +375,21 @@ export async function startRedisServer(): Promise<RedisServer> {
       child = started;
       await new Promise<void>((resolve, reject) => {
         let output = '';
-        const timer = setTimeout(() => reject(new Error(`redis-server did not start: ${output}`)), 10_000);
+        const timer = setTimeout(
+          () => reject(new Error(`redis-server did not start: ${output}`)),
+          10_000,
+        );
         started.stdout!.on('data', (chunk: Buffer) => {
           output += chunk.toString();
           if (output.includes('Ready to accept connections')) {
             clearTimeout(timer);
             resolve();
           }
+        });
+        // No redis-server installed: a clear error rather than an unhandled 'error' event.
+        started.once('error', (error) => {
+          clearTimeout(timer);
+          reject(new Error(`redis-server could not be run: ${error.message}`));
         });
         started.once('exit', (code) => {
           clearTimeout(timer);

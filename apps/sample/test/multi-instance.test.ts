@@ -12,6 +12,7 @@ import {
   killAll,
   numberedBody,
   SERVERS,
+  SHORT_LEASE_SECONDS,
   sleep,
   startForwarder,
   startInstances,
@@ -22,13 +23,6 @@ import {
   type SubscriptionJson,
 } from './helpers-cluster.js';
 import { cleanUp, requireServers } from './servers.js';
-
-/**
- * The lease the hub grants, in seconds. Renewed from 3 s before its end by a sweep running
- * every second, each lease is renewed 2–3 s after it was verified, with 2–3 s to spare.
- */
-const LEASE_SECONDS = 5;
-const RENEW_BEFORE = '3';
 
 for (const { instanceCount, subscriptionCount, deliveryCount } of [
   { instanceCount: 2, subscriptionCount: 10, deliveryCount: 100 },
@@ -45,17 +39,11 @@ for (const { instanceCount, subscriptionCount, deliveryCount } of [
 
     before(async function () {
       await requireServers(this);
-      hub = await startTestHub({ maxLeaseSeconds: LEASE_SECONDS });
+      hub = await startTestHub({ maxLeaseSeconds: SHORT_LEASE_SECONDS });
       forwarder = await startForwarder();
       instances = await startInstances(
         instanceCount,
-        {
-          ...SERVERS,
-          ...FAST_UPKEEP,
-          ...names,
-          WEBSUBSUB_RENEW_BEFORE: RENEW_BEFORE,
-          SITE_URL: forwarder.url,
-        },
+        { ...SERVERS, ...FAST_UPKEEP, ...names, SITE_URL: forwarder.url },
         forwarder,
       );
     });
@@ -69,7 +57,9 @@ for (const { instanceCount, subscriptionCount, deliveryCount } of [
 
     it('verifies every subscription, renews each lease with one request, hands every delivery to the handler once', async () => {
       // Subscriptions, each to its own topic, asked of whichever instance.
-      const topics = Array.from({ length: subscriptionCount }, (_, i) => hub.serveFeed(`/multi/${i}`));
+      const topics = Array.from({ length: subscriptionCount }, (_, i) =>
+        hub.serveFeed(`/multi/${i}`),
+      );
       const created = await Promise.all(
         topics.map(async (topic, i) => {
           const { status, json } = await call(anyInstance().api, 'POST', '/subscriptions', {
@@ -83,10 +73,13 @@ for (const { instanceCount, subscriptionCount, deliveryCount } of [
       );
       const callbacks = new Set(created.map((record) => record.callbackUrl));
       expect(callbacks.size).to.equal(subscriptionCount);
-      for (const callback of callbacks) expect(callback.startsWith(`${forwarder.url}/`)).to.equal(true);
+      for (const callback of callbacks)
+        expect(callback.startsWith(`${forwarder.url}/`)).to.equal(true);
 
       const activeAtHub = () =>
-        hub.subscriptions().filter((entry) => callbacks.has(entry.callback) && entry.state === 'active');
+        hub
+          .subscriptions()
+          .filter((entry) => callbacks.has(entry.callback) && entry.state === 'active');
       await hub.waitFor(() => activeAtHub().length === subscriptionCount, 10_000);
       const firstVerified = Date.now();
 
@@ -101,19 +94,21 @@ for (const { instanceCount, subscriptionCount, deliveryCount } of [
           const i = k % subscriptionCount;
           const body = numberedBody(`multi/${i}`, Math.floor(k / subscriptionCount));
           expected.set(`${created[i]!.id}|${body}`, { subscriptionId: created[i]!.id, body });
-          const results = await hub.publish(topics[i]!, { body, contentType: 'application/atom+xml' });
+          const results = await hub.publish(topics[i]!, {
+            body,
+            contentType: 'application/atom+xml',
+          });
+          const callback = created[i]!.callbackUrl;
           const atHub = () =>
             JSON.stringify({
-              hub: hub.subscriptions().find((entry) => entry.callback === created[i]!.callbackUrl),
-              requests: hub.requests
-                .filter((request) => request.callback === created[i]!.callbackUrl)
-                .map((request) => request.receivedAt.toISOString()),
+              hub: hub.subscriptions().find((entry) => entry.callback === callback),
+              requests: hub.requests.filter((request) => request.callback === callback),
             });
-          expect(results, `publish ${k} reached no active subscription: ${atHub()}`).to.have.length(1);
+          expect(results.length, `publish ${k} reached no subscription: ${atHub()}`).to.equal(1);
           statuses.push(results[0]!.status);
         });
         await Promise.all(published);
-        await sleep(700);
+        await sleep(400);
       }
       expect(statuses.filter((status) => status === 202)).to.have.length(deliveryCount);
 
@@ -145,7 +140,9 @@ for (const { instanceCount, subscriptionCount, deliveryCount } of [
       const records = await until(
         async () => {
           const { json } = await call(anyInstance().api, 'GET', '/subscriptions');
-          const mine = (json as SubscriptionJson[]).filter((record) => callbacks.has(record.callbackUrl));
+          const mine = (json as SubscriptionJson[]).filter((record) =>
+            callbacks.has(record.callbackUrl),
+          );
           return mine.length === subscriptionCount &&
             mine.every((record) => record.subscribeStatus === 'verified')
             ? mine
@@ -155,11 +152,14 @@ for (const { instanceCount, subscriptionCount, deliveryCount } of [
         10_000,
       );
       for (const record of records) {
-        expect(record.hubErrors + record.connectionErrors + record.verifyErrors, record.id).to.equal(0);
+        expect(
+          record.hubErrors + record.connectionErrors + record.verifyErrors,
+          record.id,
+        ).to.equal(0);
       }
       expect(activeAtHub()).to.have.length(subscriptionCount);
 
-      // One subscribe request per cycle: never two for one callback within a second, and as
+      // One subscribe request per cycle: never two for one callback within 1.5 s, and as
       // many as the cycles that passed (first request plus 2–3 s per renewal).
       const elapsed = Date.now() - firstVerified;
       for (const callback of callbacks) {
@@ -167,7 +167,8 @@ for (const { instanceCount, subscriptionCount, deliveryCount } of [
           .filter((request) => request.callback === callback && request.mode === 'subscribe')
           .map((request) => request.receivedAt.getTime());
         const gaps = times.slice(1).map((time, i) => time - times[i]!);
-        expect(Math.min(...gaps), `gaps between requests for ${callback}: ${gaps}`).to.be.at.least(1000);
+        const detail = `gaps between requests for ${callback}: ${gaps}`;
+        expect(Math.min(...gaps), detail).to.be.at.least(1500);
         expect(times.length, callback).to.be.at.least(renewalCycles);
         expect(times.length, callback).to.be.at.most(2 + Math.ceil(elapsed / 1900));
       }
@@ -193,8 +194,12 @@ for (const { instanceCount, subscriptionCount, deliveryCount } of [
       // The hub really reached every instance, and no process fell over.
       for (let target = 0; target < instanceCount; target++) {
         const reached = forwarder.log.filter((entry) => entry.target === target);
-        expect(reached.some((entry) => entry.method === 'GET' && entry.status === 200)).to.equal(true);
-        expect(reached.some((entry) => entry.method === 'POST' && entry.status === 202)).to.equal(true);
+        const verified = reached.filter((entry) => entry.method === 'GET' && entry.status === 200);
+        const delivered = reached.filter(
+          (entry) => entry.method === 'POST' && entry.status === 202,
+        );
+        expect(verified.length, `verifications answered by instance ${target}`).to.be.above(0);
+        expect(delivered.length, `deliveries accepted by instance ${target}`).to.be.above(0);
       }
       expect(forwarder.log.every((entry) => entry.status < 300)).to.equal(true);
       expect(new Set(runs.map((run) => run.instance)).size).to.be.at.least(2);
@@ -219,8 +224,10 @@ describe('replicas starting at the same moment on an empty database (in-process,
   });
 
   it('all open the shared notifications table', async () => {
-    // What each sample process does on startup, from four at once: the CREATE TABLE IF NOT
-    // EXISTS statements race, and PostgreSQL lets only one of them create the table's type.
+    // What each sample process does on startup, from four at once. Unserialised, their CREATE
+    // TABLE IF NOT EXISTS statements race, and PostgreSQL lets only one create the table's type
+    // (the others fail on pg_type_typname_nsp_index). The process tests above start replicas
+    // together too, but hit this race only now and then.
     pools = Array.from(
       { length: 4 },
       () => new pg.Pool({ connectionString: SERVERS.DATABASE_URL, max: 1 }),

@@ -292,3 +292,65 @@ describe('sample app with WEBSUBSUB_BLOCK_PRIVATE_ADDRESSES=true', () => {
     });
   }
 });
+
+describe('sample JSON API: malformed requests', () => {
+  let sample: SampleApp;
+  let api: string;
+
+  before(async () => {
+    const port = await freePort();
+    sample = await createSampleApp(readConfig({ PORT: String(port) }), silentLogger);
+    await sample.listen();
+    api = `http://127.0.0.1:${port}`;
+  });
+  after(async () => sample?.close());
+
+  for (const [name, contentType, body, status, code] of [
+    ['malformed JSON', 'application/json', '{"topic": ', 400, 'invalid_input'],
+    ['a JSON string', 'application/json', '"x"', 400, 'invalid_input'],
+    ['JSON null', 'application/json', 'null', 400, 'invalid_input'],
+    ['a plain-text body', 'text/plain', 'topic=x', 400, 'invalid_input'],
+    [
+      'a body over the parser limit',
+      'application/json',
+      `{"topic":"${'x'.repeat(2_000_000)}"}`,
+      413,
+      'too_large',
+    ],
+    [
+      'a lease beyond 32 bits',
+      'application/json',
+      '{"topic":"https://a.example/","hub":"https://h.example/","leaseSeconds":3000000000}',
+      400,
+      'invalid_input',
+    ],
+    [
+      'a NUL in the topic',
+      'application/json',
+      '{"topic":"https://a.example/\\u0000x","hub":"https://h.example/"}',
+      400,
+      'invalid_input',
+    ],
+  ] as const) {
+    it(`answers ${name} with ${status} and the error shape`, async () => {
+      const response = await fetch(`${api}/subscriptions`, {
+        method: 'POST',
+        headers: { 'content-type': contentType },
+        body,
+      });
+      expect(response.status).to.equal(status);
+      const json = (await response.json()) as { error: { code: string; message: string } };
+      expect(json.error.code).to.equal(code);
+      expect(json.error.message).to.be.a('string');
+    });
+  }
+
+  it('answers 404 for ids that are not UUIDs, whatever they hold', async () => {
+    for (const id of ['%00', 'x'.repeat(5000), '..%2F..']) {
+      expect((await fetch(`${api}/subscriptions/${id}`)).status).to.equal(404);
+      expect((await fetch(`${api}/subscriptions/${id}`, { method: 'DELETE' })).status).to.equal(
+        404,
+      );
+    }
+  });
+});

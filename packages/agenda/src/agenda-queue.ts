@@ -106,11 +106,21 @@ export function createAgendaQueue(options: AgendaQueueOptions): JobQueue {
   agenda.on('error', (error: Error) => logger.warn({ error }, 'Agenda reported an error'));
   // Backends' notification channels (Redis pub/sub, PostgreSQL LISTEN) are event emitters of
   // their own: an 'error' nobody listens to (the server going away) would end the process.
+  // While a server is down they report every reconnection attempt: log one line in ten seconds.
   const channel = (agenda as unknown as { notificationChannel?: unknown }).notificationChannel;
   if (channel instanceof EventEmitter) {
-    channel.on('error', (error: Error) =>
-      logger.warn({ error }, 'Agenda notification channel reported an error'),
-    );
+    let lastLogged = 0;
+    let unlogged = 0;
+    channel.on('error', (error: Error) => {
+      const now = Date.now();
+      if (now - lastLogged < 10_000) {
+        unlogged++;
+        return;
+      }
+      logger.warn({ error, suppressed: unlogged }, 'Agenda notification channel reported an error');
+      lastLogged = now;
+      unlogged = 0;
+    });
   }
 
   /** The Agenda name of a job kind defined here. */
@@ -220,6 +230,21 @@ export function createAgendaQueue(options: AgendaQueueOptions): JobQueue {
       const payload = toJson(name, data);
 
       try {
+        // Asked again for what is already scheduled (instances re-assert their schedules, in
+        // case the backend lost them), leave it be: rescheduling would push its next run away.
+        const { jobs } = await agenda.queryJobs({ name: full });
+        const schedules = jobs.filter((job) => job.type === 'single');
+        const same = schedules[0];
+        if (
+          schedules.length === 1 &&
+          same &&
+          String(same.repeatInterval) === String(interval) &&
+          JSON.stringify(same.data ?? {}) === JSON.stringify(payload) &&
+          same.nextRunAt
+        ) {
+          return;
+        }
+
         // The first run comes one interval from now, so that restarts do not run it at once.
         await agenda.every(interval, full, payload, { skipImmediate: true });
         await keepOneSchedule(full);

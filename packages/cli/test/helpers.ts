@@ -21,7 +21,9 @@ import pg from 'pg';
 export const BIN = fileURLToPath(new URL('../src/bin.ts', import.meta.url));
 
 /** Where the real-world fixtures live. */
-export const FIXTURES = process.env['WEBSUB_FIXTURES'] ?? '/work/shared/fixtures';
+export const FIXTURES =
+  process.env['WEBSUB_FIXTURES'] ??
+  fileURLToPath(new URL('../../../../shared/fixtures', import.meta.url));
 
 /** The server the tests use; pg takes a missing user from PGUSER or USER, so name one. */
 export const DATABASE_URL = ((): string => {

@@ -41,7 +41,8 @@ export class DuplicateSubscriptionError extends WebSubError {
 /** Thrown when a subscription id is unknown. */
 export class SubscriptionNotFoundError extends WebSubError {
   constructor(id: string) {
-    super('not_found', `No subscription with id ${id}`);
+    const shown = id.length > 64 ? `${id.slice(0, 64)}…` : id;
+    super('not_found', `No subscription with id ${JSON.stringify(shown)}`);
   }
 }
 

@@ -1,5 +1,5 @@
 import { HttpRequestError, httpRequest, type HttpOptions } from './http-client.js';
-import type { Subscription } from './subscription.js';
+import { storableText, type Subscription } from './subscription.js';
 
 /** The mode of a request to the hub. */
 export type HubMode = 'subscribe' | 'unsubscribe';
@@ -49,7 +49,7 @@ export async function sendHubRequest(
       return { kind: 'accepted', status: response.status };
     }
     const text = response.body.toString('utf8').trim().slice(0, MAX_REASON);
-    const reason = `Hub answered ${response.status}${text ? `: ${text}` : ''}`;
+    const reason = storableText(`Hub answered ${response.status}${text ? `: ${text}` : ''}`);
     const retryAfter = headerValue(response.headers['retry-after']);
     return {
       kind: 'hub_error',
@@ -60,7 +60,7 @@ export async function sendHubRequest(
   } catch (error) {
     const reason =
       error instanceof HttpRequestError || error instanceof Error ? error.message : String(error);
-    return { kind: 'connection_error', reason };
+    return { kind: 'connection_error', reason: storableText(reason) };
   }
 }
 

@@ -144,8 +144,19 @@ function normalisePath(path: string): string {
   return withSlash.length > 1 ? withSlash.replace(/\/+$/, '') : withSlash;
 }
 
+/** Control characters: no URL or secret needs them, and some stores cannot keep them. */
+const CONTROL = /[\u0000-\u001f\u007f]/;
+
+/** Subscription ids are random UUIDs; anything else names no subscription. */
+const SUBSCRIPTION_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** The longest `hub.lease_seconds` asked for (the largest 32-bit integer, about 68 years). */
+const MAX_LEASE_SECONDS = 2_147_483_647;
+
 function checkUrl(value: unknown, name: string): string {
   if (typeof value !== 'string' || value === '') throw new InvalidInputError(`${name} is required`);
+  if (CONTROL.test(value))
+    throw new InvalidInputError(`${name} must not contain control characters`);
   let url: URL;
   try {
     url = new URL(value);
@@ -233,6 +244,7 @@ export class Subscriber implements CallbackEndpoint {
   private readonly upkeep: boolean;
   private readonly deliveryRetry: { attempts: number; backoffMs: number };
   private started = false;
+  private upkeepTimer: NodeJS.Timeout | null = null;
 
   constructor(options: SubscriberOptions) {
     this.settings = resolveSettings(options);
@@ -280,8 +292,26 @@ export class Subscriber implements CallbackEndpoint {
   async start(): Promise<void> {
     if (this.started) return;
     if (this.upkeep) {
-      await this.queue.every(JOBS.refresh, this.settings.refreshIntervalMs);
-      await this.queue.every(JOBS.retry, this.settings.retryIntervalMs);
+      await this.scheduleUpkeep();
+      // A durable queue's backend can lose its schedules (a Redis without persistence that
+      // restarts): every instance asserts them again now and then, which costs nothing when
+      // they are in place.
+      if (!this.queue.inProcess) {
+        const period = Math.min(
+          this.settings.refreshIntervalMs,
+          this.settings.retryIntervalMs,
+          60_000,
+        );
+        this.upkeepTimer = setInterval(() => {
+          this.scheduleUpkeep().catch((error: unknown) =>
+            this.logger.warn(
+              { error },
+              'Could not assert the upkeep schedules; trying again later',
+            ),
+          );
+        }, period);
+        this.upkeepTimer.unref();
+      }
     }
     await this.queue.start();
     this.started = true;
@@ -292,6 +322,8 @@ export class Subscriber implements CallbackEndpoint {
   async stop(): Promise<void> {
     if (!this.started) return;
     this.started = false;
+    if (this.upkeepTimer) clearInterval(this.upkeepTimer);
+    this.upkeepTimer = null;
     await this.queue.stop();
     this.logger.info({}, 'Subscriber stopped');
   }
@@ -338,10 +370,16 @@ export class Subscriber implements CallbackEndpoint {
     if (secret !== null && Buffer.byteLength(secret) >= 200) {
       throw new InvalidInputError('secret must be shorter than 200 bytes');
     }
+    if (secret !== null && CONTROL.test(secret)) {
+      throw new InvalidInputError('secret must not contain control characters');
+    }
     const leaseSeconds =
       input.leaseSeconds === undefined ? this.settings.leaseSeconds : input.leaseSeconds;
-    if (leaseSeconds !== null && (!Number.isInteger(leaseSeconds) || leaseSeconds <= 0)) {
-      throw new InvalidInputError('leaseSeconds must be a positive whole number');
+    const wholeLease = Number.isInteger(leaseSeconds) && (leaseSeconds as number) > 0;
+    if (leaseSeconds !== null && (!wholeLease || (leaseSeconds as number) > MAX_LEASE_SECONDS)) {
+      throw new InvalidInputError(
+        `leaseSeconds must be a whole number from 1 to ${MAX_LEASE_SECONDS}`,
+      );
     }
 
     const { hubs: found, topic, discoveredFrom } = await this.resolveHubs(input);
@@ -369,12 +407,12 @@ export class Subscriber implements CallbackEndpoint {
 
   /** Ask the hub to end a subscription. Resolves with the record once the request is queued. */
   async unsubscribe(id: string): Promise<Subscription> {
-    const record = await this.store.get(id);
+    const record = await this.get(id);
     if (!record) throw new SubscriptionNotFoundError(id);
     if (record.unsubscribeStatus === 'verified') return record;
 
     const now = this.context.now();
-    const updated = await this.store.transition(id, {
+    const updated = await this.store.transition(record.id, {
       set: {
         unsubscribeStatus: 'requesting',
         retryAt: new Date(now.getTime() + this.settings.verifyWaitMs),
@@ -392,7 +430,9 @@ export class Subscriber implements CallbackEndpoint {
    * unsubscribed ones included), keeping its topic, hub, secret and lease; counters are reset.
    */
   async resubscribe(id: string): Promise<Subscription> {
-    const updated = await this.store.transition(id, {
+    const record = await this.get(id);
+    if (!record) throw new SubscriptionNotFoundError(id);
+    const updated = await this.store.transition(record.id, {
       set: {
         subscribeStatus: 'requesting',
         unsubscribeStatus: null,
@@ -420,16 +460,17 @@ export class Subscriber implements CallbackEndpoint {
    * was nothing to retry or another worker was busy with it.
    */
   async retryNow(id: string): Promise<Subscription | null> {
-    const record = await this.store.get(id);
+    const record = await this.get(id);
     if (!record) throw new SubscriptionNotFoundError(id);
 
-    const queued = await retryRecord(this.context, id);
-    return queued ? await this.store.get(id) : null;
+    const queued = await retryRecord(this.context, record.id);
+    return queued ? await this.store.get(record.id) : null;
   }
 
-  /** The subscription with this id, or `null`. */
-  get(id: string): Promise<Subscription | null> {
-    return this.store.get(id);
+  /** The subscription with this id, or `null` (also for anything that is not a UUID). */
+  async get(id: string): Promise<Subscription | null> {
+    if (typeof id !== 'string' || !SUBSCRIPTION_ID.test(id)) return null;
+    return this.store.get(id.toLowerCase());
   }
 
   /** One page of subscriptions, in ascending id order. */
@@ -562,6 +603,11 @@ export class Subscriber implements CallbackEndpoint {
   off<K extends keyof SubscriberEvents>(name: K, listener: SubscriberListener<K>): this {
     this.events.off(name, listener);
     return this;
+  }
+
+  private async scheduleUpkeep(): Promise<void> {
+    await this.queue.every(JOBS.refresh, this.settings.refreshIntervalMs);
+    await this.queue.every(JOBS.retry, this.settings.retryIntervalMs);
   }
 
   private async resolveHubs(

@@ -84,3 +84,13 @@ export interface Subscription {
 export function isEnded(subscription: Subscription): boolean {
   return subscription.unsubscribeStatus === 'verified' || subscription.subscribeStatus === 'denied';
 }
+
+/**
+ * Text from outside (a hub's reason, an error) made fit for any store: NUL and other control
+ * characters but tab and newline become U+FFFD, and it is cut to `max` characters.
+ */
+export function storableText(text: string, max = 1000): string {
+  // eslint-disable-next-line no-control-regex
+  const clean = text.replace(/[\u0000-\u0008\u000b-\u001f\u007f]/g, '\uFFFD');
+  return clean.length > max ? `${clean.slice(0, max)}…` : clean;
+}

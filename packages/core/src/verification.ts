@@ -2,16 +2,25 @@ import type { CallbackResponse } from './http-handler.js';
 import type { SubscriberContext } from './context.js';
 import type { QueryValue } from './query.js';
 import type { TransitionCondition } from './store.js';
-import type { SubscribeStatus, Subscription, UnsubscribeStatus } from './subscription.js';
+import {
+  storableText,
+  type SubscribeStatus,
+  type Subscription,
+  type UnsubscribeStatus,
+} from './subscription.js';
 
-/** Subscribe states in which a request of ours may still be waiting for the hub's verification. */
+/**
+ * Subscribe states in which a request of ours may still await the hub's verification: also
+ * after a timeout or an error answer, since the hub may have taken the request all the same.
+ * A verified subscription has no request pending, so a verification for it is refused: nobody
+ * can move its lease by replaying or forging one.
+ */
 const SUBSCRIBE_PENDING: SubscribeStatus[] = [
   'requesting',
   'connerror',
   'huberror',
   'verifying',
   'verifyerror',
-  'verified',
 ];
 const UNSUBSCRIBE_PENDING: UnsubscribeStatus[] = [
   'requesting',
@@ -19,7 +28,6 @@ const UNSUBSCRIBE_PENDING: UnsubscribeStatus[] = [
   'huberror',
   'verifying',
   'verifyerror',
-  'verified',
 ];
 
 const plain = (status: number, body: string | Buffer): CallbackResponse => ({
@@ -38,7 +46,7 @@ function pendingCondition(mode: 'subscribe' | 'unsubscribe', topic: string): Tra
 function isPending(record: Subscription, mode: 'subscribe' | 'unsubscribe'): boolean {
   return mode === 'subscribe'
     ? record.unsubscribeStatus === null && SUBSCRIBE_PENDING.includes(record.subscribeStatus)
-    : record.unsubscribeStatus !== null;
+    : record.unsubscribeStatus !== null && UNSUBSCRIBE_PENDING.includes(record.unsubscribeStatus);
 }
 
 /**
@@ -154,13 +162,16 @@ async function verifyError(
   const when = pendingCondition(mode, record.topic);
   const failed = await context.store.transition(record.id, {
     when: { ...when, [statusField]: ['requesting', 'verifying'] },
-    set: { [statusField]: 'verifyerror', lastError: `Verification refused: ${reason}` },
+    set: {
+      [statusField]: 'verifyerror',
+      lastError: storableText(`Verification refused: ${reason}`),
+    },
     increment: { verifyErrors: 1 },
   });
   if (!failed) {
     await context.store.transition(record.id, {
       when,
-      set: { lastError: `Verification refused: ${reason}` },
+      set: { lastError: storableText(`Verification refused: ${reason}`) },
       increment: { verifyErrors: 1 },
     });
   }
@@ -176,7 +187,7 @@ async function recordDenial(
   if (topic !== record.topic) return refuse(context, record, 'denied', 404, 'Topic does not match');
 
   const reason =
-    reasonValue && reasonValue !== 'repeated' ? (reasonValue.text ?? '').slice(0, 1000) : null;
+    reasonValue && reasonValue !== 'repeated' ? storableText(reasonValue.text ?? '') : null;
   const denied = await context.store.transition(record.id, {
     when: { topic },
     set: { subscribeStatus: 'denied', deniedReason: reason, retryAt: null },

@@ -134,6 +134,15 @@ export async function runMigrations(
       [names.base],
     );
     from = found.rows[0]?.version ?? 0;
+    // A table dropped by hand leaves its version row behind: start again from nothing.
+    const exists = await client.query<{ present: boolean }>(
+      'SELECT to_regclass($1) IS NOT NULL AS present',
+      [names.table],
+    );
+    if (from > 0 && !exists.rows[0]?.present) {
+      logger.warn({ table: names.table, from }, 'Table missing though migrated: creating it again');
+      from = 0;
+    }
     if (from > SCHEMA_VERSION) {
       throw new AdapterError(
         'postgres',

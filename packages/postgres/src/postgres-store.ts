@@ -183,6 +183,7 @@ export class PostgresStore implements SubscriptionStore {
   }
 
   async get(id: string): Promise<Subscription | null> {
+    if (hasNul(id)) return null;
     const { rows } = await this.execute(
       'get',
       `SELECT ${SELECT_LIST} FROM ${this.table} WHERE id = $1`,
@@ -192,6 +193,7 @@ export class PostgresStore implements SubscriptionStore {
   }
 
   async findByKey(hub: string, topic: string, handler: string): Promise<Subscription | null> {
+    if (hasNul(hub, topic, handler)) return null;
     const { rows } = await this.execute(
       'findByKey',
       `SELECT ${SELECT_LIST} FROM ${this.table} WHERE hub = $1 AND topic = $2 AND handler = $3`,
@@ -229,6 +231,7 @@ export class PostgresStore implements SubscriptionStore {
   }
 
   async list(filter: SubscriptionFilter = {}, page: PageOptions = {}): Promise<Page> {
+    if (hasNul(filter.handler, filter.hub, filter.topic)) return { items: [], next: null };
     const params = new Parameters();
     return this.page('list', params, filterClauses(params, filter), page);
   }
@@ -253,6 +256,7 @@ export class PostgresStore implements SubscriptionStore {
   }
 
   async count(filter: SubscriptionFilter = {}): Promise<number> {
+    if (hasNul(filter.handler, filter.hub, filter.topic)) return 0;
     const params = new Parameters();
     const conditions = filterClauses(params, filter);
 
@@ -345,4 +349,9 @@ export class PostgresStore implements SubscriptionStore {
 /** Create a subscription store over PostgreSQL. */
 export function createPostgresStore(options: PostgresStoreOptions): PostgresStore {
   return new PostgresStore(options);
+}
+
+/** PostgreSQL text cannot hold NUL: no stored value has one, so a lookup with one finds nothing. */
+function hasNul(...values: Array<string | undefined>): boolean {
+  return values.some((value) => typeof value === 'string' && value.includes('\u0000'));
 }

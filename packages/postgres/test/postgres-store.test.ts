@@ -93,6 +93,18 @@ describePostgres('PostgresStore', function () {
       );
     });
 
+    it('creates a table again that was dropped by hand after its migration', async function () {
+      const table = randomName('subscriptions');
+      const store = newStore({ table });
+      await store.migrate();
+      await database.pool.query(`DROP TABLE "${table}"`);
+
+      expect(await store.migrate()).to.deep.equal({ table: `"${table}"`, from: 0, to: 1 });
+      const record = makeSubscription();
+      await store.create(record);
+      expect((await store.get(record.id))?.topic).to.equal(record.topic);
+    });
+
     it('stores dates as timestamptz and sorts ids by code unit', async function () {
       const table = randomName('subscriptions');
       await newStore({ table }).migrate();

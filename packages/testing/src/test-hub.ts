@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import http from 'node:http';
@@ -166,7 +167,7 @@ class HttpTestHub extends EventEmitter<TestHubEvents> implements TestHub {
     http: new http.Agent({ keepAlive: false }),
     https: new https.Agent({ keepAlive: false }),
   };
-  private readonly aborter = new AbortController();
+  private readonly aborter = withoutListenerLimit(new AbortController());
   private readonly inFlight = new Set<Promise<unknown>>();
   private readonly routes = new Map<string, Route>();
   private readonly store = new Map<string, StoredSubscription>();
@@ -728,4 +729,10 @@ export async function startTestHub(options: TestHubOptions = {}): Promise<TestHu
 
   await hub.listen(options.port ?? 0, options.host ?? '127.0.0.1');
   return hub;
+}
+
+/** Every request in flight listens to the hub's one abort signal: no limit on listeners. */
+function withoutListenerLimit(controller: AbortController): AbortController {
+  setMaxListeners(0, controller.signal);
+  return controller;
 }

@@ -393,6 +393,17 @@ export function httpAdapterSuite(
       return stored as Subscription;
     }
 
+    /** A verified subscription whose renewal request is out: the hub's next verification is due. */
+    async function renewing(
+      input: { handler?: HandlerName; secret?: string } = {},
+    ): Promise<Subscription> {
+      const subscription = await subscribed(input);
+      const pending = await subscriber.store.transition(subscription.id, {
+        set: { subscribeStatus: 'verifying' },
+      });
+      return pending as Subscription;
+    }
+
     const get = (target: string, headers?: Record<string, string>) =>
       send(mounted.origin, target, { headers });
     const post = (target: string, body: Buffer | string, headers: Record<string, string> = {}) =>
@@ -419,7 +430,7 @@ export function httpAdapterSuite(
       ];
       for (const [label, raw, bytes] of challenges) {
         it(`echoes a challenge byte for byte: ${label}`, async function () {
-          const subscription = await subscribed();
+          const subscription = await renewing();
 
           const answer = await get(
             `${callbackTarget(subscription)}?${query([
@@ -435,6 +446,20 @@ export function httpAdapterSuite(
           expect(answer.headers['x-content-type-options']).to.equal('nosniff');
         });
       }
+
+      it('refuses a verification of a verified subscription with nothing pending', async function () {
+        const subscription = await subscribed();
+
+        const answer = await hub.verify(subscription.callbackUrl, {
+          'hub.mode': 'subscribe',
+          'hub.topic': subscription.topic,
+          'hub.challenge': 'abc',
+          'hub.lease_seconds': '999999999',
+        });
+
+        expect(answer.status).to.equal(404);
+        expect(await subscriber.get(subscription.id)).to.deep.equal(subscription);
+      });
 
       it('refuses a verification for another topic with 404, changing nothing', async function () {
         const subscription = await subscribed();
@@ -469,7 +494,7 @@ export function httpAdapterSuite(
         ['without a lease', { 'hub.challenge': 'abc' }],
       ] as const) {
         it(`refuses a subscribe verification ${label} with 400`, async function () {
-          const subscription = await subscribed();
+          const subscription = await renewing();
 
           const answer = await hub.verify(subscription.callbackUrl, {
             'hub.mode': 'subscribe',
@@ -813,8 +838,9 @@ export function httpAdapterSuite(
           snapshot,
         );
 
-        // Still serving: a well-formed verification goes through after the storm.
+        // Still serving: a well-formed verification of a pending request goes through after it.
         const target = verified[0]!;
+        await subscriber.store.transition(target.id, { set: { subscribeStatus: 'verifying' } });
         const answer = await get(
           `${callbackTarget(target)}?${query([
             ['hub.mode', 'subscribe'],

@@ -202,6 +202,17 @@ export function storeContract(name: string, setup: StoreFixtureSetup): void {
     });
 
     describe('create and get', function () {
+      it('finds nothing, without failing, for lookups holding characters no record has', async function () {
+        const record = await store.create(makeSubscription());
+
+        expect(await store.get('\u0000')).to.equal(null);
+        expect(await store.findByKey(record.hub, `${record.topic}\u0000`, record.handler)).to.equal(
+          null,
+        );
+        expect((await store.list({ topic: 'a\u0000b' })).items).to.deep.equal([]);
+        expect(await store.count({ handler: '\u0000' })).to.equal(0);
+      });
+
       it('stores every field and reads each back with its type', async function () {
         const full = makeFullSubscription();
 
