@@ -42,7 +42,7 @@ export class DuplicateSubscriptionError extends WebSubError {
 export class SubscriptionNotFoundError extends WebSubError {
   constructor(id: string) {
     const shown = id.length > 64 ? `${id.slice(0, 64)}…` : id;
-    super('not_found', `No subscription with id ${JSON.stringify(shown)}`);
+    super('not_found', `No subscription with id ${shown}`);
   }
 }
 
