@@ -134,6 +134,8 @@ export class PostgresStore implements SubscriptionStore {
   private migrated = false;
   private migrating: Promise<MigrationResult> | null = null;
   private closed = false;
+  /** The due ids of the sweep under way, kept between its pages. */
+  private dueIds: { key: string; ids: string[] } | null = null;
 
   constructor(options: PostgresStoreOptions) {
     if (options.pool && options.connectionString) {
@@ -237,22 +239,19 @@ export class PostgresStore implements SubscriptionStore {
   }
 
   async findLeasesEndingBefore(before: Date, page: PageOptions = {}): Promise<Page> {
-    const params = new Parameters();
-
     // The same predicate as the partial lease index, so that the planner can use it.
-    const conditions = [
+    const conditions = (params: Parameters) => [
       `subscribe_status = 'verified'`,
       'unsubscribe_status IS NULL',
       'lease_expires_at IS NOT NULL',
       `lease_expires_at < ${params.add(before)}`,
     ];
-    return this.page('findLeasesEndingBefore', params, conditions, page, true);
+    return this.duePage('findLeasesEndingBefore', before, conditions, page);
   }
 
   async findDueForRetry(now: Date, page: PageOptions = {}): Promise<Page> {
-    const params = new Parameters();
-    const conditions = [`retry_at <= ${params.add(now)}`];
-    return this.page('findDueForRetry', params, conditions, page, true);
+    const conditions = (params: Parameters) => [`retry_at <= ${params.add(now)}`];
+    return this.duePage('findDueForRetry', now, conditions, page);
   }
 
   async count(filter: SubscriptionFilter = {}): Promise<number> {
@@ -276,33 +275,77 @@ export class PostgresStore implements SubscriptionStore {
     await this.pool.end();
   }
 
-  /**
-   * One page in id order; asks for one row more than the page to know whether another follows.
-   * With `dueIndex`, the matching ids are found first through the partial upkeep index (a
-   * materialised CTE), so that the planner cannot walk the primary key in id order filtering
-   * every record: an upkeep sweep then costs the due records, not the table.
-   */
+  /** One page in id order; asks for one row more than the page to know whether another follows. */
   private async page(
     operation: string,
     params: Parameters,
     conditions: string[],
     page: PageOptions,
-    dueIndex = false,
   ): Promise<Page> {
     const limit = pageLimit(page);
     if (page.after !== undefined) conditions.push(`id > ${params.add(page.after)}`);
 
-    const sql = dueIndex
-      ? `WITH due AS MATERIALIZED (SELECT id FROM ${this.table} ${where(conditions)})
-          SELECT ${SELECT_LIST} FROM ${this.table} JOIN due USING (id)
-          ORDER BY id LIMIT ${params.add(limit + 1)}`
-      : `SELECT ${SELECT_LIST} FROM ${this.table} ${where(conditions)}
-          ORDER BY id LIMIT ${params.add(limit + 1)}`;
-    const { rows } = await this.execute(operation, sql, params.values);
-
+    const { rows } = await this.execute(
+      operation,
+      `SELECT ${SELECT_LIST} FROM ${this.table} ${where(conditions)}
+        ORDER BY id LIMIT ${params.add(limit + 1)}`,
+      params.values,
+    );
     const items = rows.slice(0, limit).map(fromRow);
     const last = items[items.length - 1];
     return { items, next: rows.length > limit && last ? last.id : null };
+  }
+
+  /**
+   * One page of an upkeep query. The first page finds every due id through the partial upkeep
+   * index (a materialised CTE, so the planner cannot walk the primary key filtering the whole
+   * table) and keeps the sorted list; the pages after it read their rows by id from that list,
+   * checking the condition again, so a sweep costs its due records, not the table, and not the
+   * due records once per page.
+   */
+  private async duePage(
+    operation: string,
+    at: Date,
+    conditions: (params: Parameters) => string[],
+    page: PageOptions,
+  ): Promise<Page> {
+    const limit = pageLimit(page);
+    const key = `${operation}:${at.toISOString()}`;
+
+    let ids: string[];
+    if (page.after !== undefined && this.dueIds?.key === key) {
+      ids = this.dueIds.ids;
+    } else {
+      const params = new Parameters();
+      const { rows } = await this.execute<{ id: string }>(
+        operation,
+        `WITH due AS MATERIALIZED (
+           SELECT id FROM ${this.table} ${where(conditions(params))}
+         ) SELECT id FROM due ORDER BY id`,
+        params.values,
+      );
+      ids = rows.map((row) => row.id);
+      this.dueIds = { key, ids };
+    }
+
+    const items: Subscription[] = [];
+    let position = page.after === undefined ? 0 : firstAfter(ids, page.after);
+    while (items.length < limit && position < ids.length) {
+      const slice = ids.slice(position, position + limit - items.length);
+      position += slice.length;
+
+      const params = new Parameters();
+      const clauses = [...conditions(params), `id = ANY(${params.add(slice)}::text[])`];
+      const { rows } = await this.execute(
+        operation,
+        `SELECT ${SELECT_LIST} FROM ${this.table} ${where(clauses)} ORDER BY id`,
+        params.values,
+      );
+      items.push(...rows.map(fromRow));
+    }
+
+    const last = items[items.length - 1];
+    return { items, next: position < ids.length && last ? last.id : null };
   }
 
   /** Names the key a transition collided on, from the changes and the record as it stands. */
@@ -354,4 +397,16 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
 /** PostgreSQL text cannot hold NUL: no stored value has one, so a lookup with one finds nothing. */
 function hasNul(...values: Array<string | undefined>): boolean {
   return values.some((value) => typeof value === 'string' && value.includes('\u0000'));
+}
+
+/** Index of the first id after `after` in ids sorted by code unit (the column's "C" order). */
+function firstAfter(sorted: string[], after: string): number {
+  let low = 0;
+  let high = sorted.length;
+  while (low < high) {
+    const middle = (low + high) >>> 1;
+    if ((sorted[middle] as string) <= after) low = middle + 1;
+    else high = middle;
+  }
+  return low;
 }
