@@ -7,13 +7,45 @@ import type {
   JobQueue,
 } from './queue.js';
 
+/** A first-in first-out list whose `shift` does not move the items behind it (unlike an array's). */
+class Fifo<T> {
+  private items: T[] = [];
+  private head = 0;
+
+  get length(): number {
+    return this.items.length - this.head;
+  }
+
+  push(item: T): void {
+    this.items.push(item);
+  }
+
+  shift(): T | undefined {
+    if (this.head >= this.items.length) return undefined;
+    const item = this.items[this.head] as T;
+    this.items[this.head] = undefined as T;
+    this.head++;
+    // Drop the consumed front now and then, so the array does not grow without end.
+    if (this.head > 1024 && this.head * 2 > this.items.length) {
+      this.items = this.items.slice(this.head);
+      this.head = 0;
+    }
+    return item;
+  }
+
+  clear(): void {
+    this.items = [];
+    this.head = 0;
+  }
+}
+
 interface Kind {
   processor: JobProcessor;
   attempts: number;
   backoffMs: number;
   concurrency: number;
   running: number;
-  waiting: Array<{ data: JobData; attempt: number }>;
+  waiting: Fifo<{ data: JobData; attempt: number }>;
 }
 
 /** Options of the in-process queue. */
@@ -53,7 +85,7 @@ export class MemoryQueue implements JobQueue {
       backoffMs: options.backoffMs ?? this.options.backoffMs ?? 1000,
       concurrency: options.concurrency ?? this.options.concurrency ?? 10,
       running: 0,
-      waiting: [],
+      waiting: new Fifo(),
     });
   }
 
@@ -96,7 +128,7 @@ export class MemoryQueue implements JobQueue {
     for (const timer of this.timers) clearTimeout(timer);
     this.timers.clear();
     this.pendingDelayed = 0;
-    for (const kind of this.kinds.values()) kind.waiting.length = 0;
+    for (const kind of this.kinds.values()) kind.waiting.clear();
     await this.idle();
     this.started = false;
   }
@@ -141,10 +173,12 @@ export class MemoryQueue implements JobQueue {
     while (kind.running < kind.concurrency && kind.waiting.length > 0) {
       const job = kind.waiting.shift() as { data: JobData; attempt: number };
       kind.running++;
-      // Jobs start on a later turn, never inside the caller's stack (an HTTP request's, say).
-      setImmediate(() => void this.run(kind, job));
+      // Jobs start once the caller's synchronous work is done, never inside its stack.
+      queueMicrotask(() => void this.run(kind, job));
     }
-    if (this.isIdle()) this.idleWaiters.splice(0).forEach((resolve) => resolve());
+    if (this.idleWaiters.length > 0 && this.isIdle()) {
+      this.idleWaiters.splice(0).forEach((resolve) => resolve());
+    }
   }
 
   private async run(kind: Kind, job: { data: JobData; attempt: number }): Promise<void> {
