@@ -299,7 +299,7 @@ function memorySection(memory: MemoryResult): string[] {
     '',
     `Per subscription: ${num(perSubscription)} bytes resident (${num(perSubscriptionHeap)} bytes of heap). ` +
       `Per delivery in flight (2 KB body): ${num(perDelivery)} bytes resident ` +
-      `(${num(perDeliveryHeap)} bytes of heap; the job carries the body in base64, 2,732 bytes, plus its headers).`,
+      `(${num(perDeliveryHeap)} bytes of heap, the rest the 2 KB body's Buffer, which the in-process queue keeps as it came).`,
     '',
   ];
 }
