@@ -56,7 +56,9 @@ interface RunningServer {
 const body = atomBody();
 const headers = deliveryHeaders(body);
 
-/** Start a case's server in its own process; durable cases get a table and key prefix of their own. */
+/**
+ * Start a case's server in its own process; durable cases get a table and key prefix of their own.
+ */
 export async function openServer(
   entry: IntakeCase,
   execArgv: string[] = [],

@@ -14,7 +14,10 @@ export interface SampleConfig {
   redisPrefix: string;
   /** `agenda` or `memory`: `agenda` by default when REDIS_URL is set. */
   queue: 'agenda' | 'memory';
-  /** Seconds an Agenda job stays locked to the instance running it (a crashed one's jobs wait this long). */
+  /**
+   * Seconds an Agenda job stays locked to the instance running it (a crashed one's jobs wait this
+   * long).
+   */
   jobLockLifetime: number;
   defaultHub: string | null;
   blockPrivateAddresses: boolean;

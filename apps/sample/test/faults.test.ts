@@ -285,7 +285,8 @@ describe('Redis stopped and started again mid-run (two processes on a redis-serv
     await redis!.kill();
     const outageStarted = Date.now();
 
-    // While gone: content is refused with 503 (the hub keeps it and retries), not accepted and lost.
+    // While gone: content is refused with 503 (the hub keeps it and retries), not accepted and
+    // lost.
     await sleep(300);
     const during = await publishAll('during');
     for (const instance of instances) {

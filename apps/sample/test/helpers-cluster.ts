@@ -53,7 +53,9 @@ export async function freePort(): Promise<number> {
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** Poll `check` until it returns something other than `undefined`; throw naming `what` after `ms`. */
+/**
+ * Poll `check` until it returns something other than `undefined`; throw naming `what` after `ms`.
+ */
 export async function until<T>(
   check: () => Promise<T | undefined> | T | undefined,
   what: string,

@@ -4,7 +4,9 @@ import { fileURLToPath } from 'node:url';
 
 const MAIN = join(dirname(fileURLToPath(import.meta.url)), '../src/main.ts');
 
-/** The sample app running as its own process (from its TypeScript sources), as `npm start` runs it. */
+/**
+ * The sample app running as its own process (from its TypeScript sources), as `npm start` runs it.
+ */
 export interface SampleProcess {
   child: ChildProcess;
   /** Every log line so far, parsed. */

@@ -17,13 +17,21 @@ import type { Agenda, Job } from 'agenda';
 export interface AgendaQueueOptions {
   /** Your Agenda 6 instance, over any backend (MongoDB, PostgreSQL, Redis). */
   agenda: Agenda;
-  /** Prefix of the job names in Agenda, so that websubsub's jobs stand apart from yours. @default 'websubsub:' */
+  /**
+   * Prefix of the job names in Agenda, so that websubsub's jobs stand apart from yours. @default
+   * 'websubsub:'
+   */
   prefix?: string;
   /** Attempts of a job kind defined without its own. @default 5 */
   attempts?: number;
-  /** First retry delay of a job kind defined without its own, doubling after each failure. @default 1000 */
+  /**
+   * First retry delay of a job kind defined without its own, doubling after each failure. @default
+   * 1000
+   */
   backoffMs?: number;
-  /** Jobs of a kind run at once in this process, for kinds defined without their own. @default 10 */
+  /**
+   * Jobs of a kind run at once in this process, for kinds defined without their own. @default 10
+   */
   concurrency?: number;
   /**
    * How long a job stays locked to this process without news. Running jobs renew their lock every
@@ -32,7 +40,10 @@ export interface AgendaQueueOptions {
    * @default 30000
    */
   lockLifetimeMs?: number;
-  /** Longest wait for running jobs in `stop`; `undefined` waits as long as they run. @default undefined */
+  /**
+   * Longest wait for running jobs in `stop`; `undefined` waits as long as they run. @default
+   * undefined
+   */
   drainTimeoutMs?: number;
   /**
    * Whether `stop` closes the backend's connection. By default Agenda closes it only when the
@@ -40,7 +51,9 @@ export interface AgendaQueueOptions {
    * @default undefined
    */
   closeConnection?: boolean;
-  /** Where retries exhausted, drain timeouts and Agenda's errors are reported. @default silentLogger */
+  /**
+   * Where retries exhausted, drain timeouts and Agenda's errors are reported. @default silentLogger
+   */
   logger?: Logger;
 }
 

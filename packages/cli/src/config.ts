@@ -20,7 +20,10 @@ export interface CliConfig {
    * @default the subscriber's store and lock are closed (each closes only what it opened)
    */
   close?(): Promise<void>;
-  /** Create or upgrade the store's schema, for `migrate`; what it resolves with is printed. @default none */
+  /**
+   * Create or upgrade the store's schema, for `migrate`; what it resolves with is printed. @default
+   * none
+   */
   migrate?(): Promise<unknown>;
 }
 

@@ -7,7 +7,9 @@ import type {
   JobQueue,
 } from './queue.js';
 
-/** A first-in first-out list whose `shift` does not move the items behind it (unlike an array's). */
+/**
+ * A first-in first-out list whose `shift` does not move the items behind it (unlike an array's).
+ */
 class Fifo<T> {
   private items: T[] = [];
   private head = 0;

@@ -76,11 +76,16 @@ export interface SubscriberOptions {
   logger?: Logger;
   /** Hub used when none is given and discovery finds none. @default none */
   defaultHub?: string;
-  /** `hub.lease_seconds` asked for when a subscription names none; `null` lets the hub choose. @default null */
+  /**
+   * `hub.lease_seconds` asked for when a subscription names none; `null` lets the hub choose.
+   * @default null
+   */
   leaseSeconds?: number | null;
   /** Timeout of a subscription request to a hub (hubs may verify inside it). @default 30000 */
   hubTimeoutMs?: number;
-  /** Outbound HTTP settings for discovery and hub requests (timeouts, redirects, address policy). */
+  /**
+   * Outbound HTTP settings for discovery and hub requests (timeouts, redirects, address policy).
+   */
   http?: HttpOptions;
   /** Largest content body accepted at a callback, in bytes. @default 4194304 (4 MiB) */
   maxBodyBytes?: number;
@@ -102,7 +107,9 @@ export interface SubscriberOptions {
   refreshIntervalMs?: number;
   /** Renew leases ending within this window. @default 86400000 (1 day) */
   renewBeforeMs?: number;
-  /** Interval of the retry sweep; also the base of the retry backoff. @default 600000 (10 minutes) */
+  /**
+   * Interval of the retry sweep; also the base of the retry backoff. @default 600000 (10 minutes)
+   */
   retryIntervalMs?: number;
   /** Longest wait between two retries. @default 86400000 (1 day) */
   retryBackoffMaxMs?: number;

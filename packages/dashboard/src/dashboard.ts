@@ -186,7 +186,8 @@ class DashboardEndpoint implements Dashboard {
 
     this.subscriber = options.subscriber;
     this.basePath = normaliseBase(options.basePath ?? '/dashboard');
-    // Mount with the adapters' middleware: their route helpers add `/:id`, which fits callbacks only.
+    // Mount with the adapters' middleware: their route helpers add `/:id`, which fits callbacks
+    // only.
     this.callbackPaths = [this.basePath];
     this.authorize = options.authorize ?? null;
     this.token = hasToken ? new TokenCheck(options.token as string) : null;

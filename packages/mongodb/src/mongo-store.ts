@@ -40,11 +40,16 @@ export interface MongoStoreOptions {
   db?: Db;
   /** The application's client, connected or not; the store never closes it. */
   client?: MongoClient;
-  /** The database to use on `client`. @default the database named in the client's connection string */
+  /**
+   * The database to use on `client`. @default the database named in the client's connection string
+   */
   database?: string;
   /** The collection that holds the subscriptions. @default 'websubsub_subscriptions' */
   collection?: string;
-  /** Create the indexes before the first operation. Turn off when a deploy step calls `ensureIndexes`. @default true */
+  /**
+   * Create the indexes before the first operation. Turn off when a deploy step calls
+   * `ensureIndexes`. @default true
+   */
   ensureIndexes?: boolean;
   /** Where the store reports the indexes it created. @default silentLogger */
   logger?: Logger;
@@ -252,7 +257,10 @@ export class MongoStore implements SubscriptionStore {
   /** Nothing to release: the client belongs to the application, which closes it. */
   async close(): Promise<void> {}
 
-  /** One page in `_id` order; asks for one document more than the page to know whether another follows. */
+  /**
+   * One page in `_id` order; asks for one document more than the page to know whether another
+   * follows.
+   */
   private async page(
     operation: string,
     query: Filter<SubscriptionDocument>,

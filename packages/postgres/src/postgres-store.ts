@@ -31,11 +31,19 @@ import { tableNames, type TableNames } from './table-names.js';
 export interface PostgresStoreOptions {
   /** A pool of the application's. The store borrows connections from it and never ends it. */
   pool?: pg.Pool;
-  /** Where to connect when no pool is given; the store opens its own pool and ends it on `close()`. */
+  /**
+   * Where to connect when no pool is given; the store opens its own pool and ends it on `close()`.
+   */
   connectionString?: string;
-  /** The subscriptions table, optionally schema-qualified (`app.subscriptions`). @default 'websubsub_subscriptions' */
+  /**
+   * The subscriptions table, optionally schema-qualified (`app.subscriptions`). @default
+   * 'websubsub_subscriptions'
+   */
   table?: string;
-  /** Create or upgrade the table before the first query. Turn off when a deploy step runs `migrate`. @default true */
+  /**
+   * Create or upgrade the table before the first query. Turn off when a deploy step runs `migrate`.
+   * @default true
+   */
   migrate?: boolean;
   /** Where the store reports migrations and failures of idle connections. @default silentLogger */
   logger?: Logger;
@@ -53,7 +61,10 @@ class Parameters {
   }
 }
 
-/** SQL for a `Match`: `null` becomes `IS NULL`, a list becomes `= ANY`, an empty list matches nothing. */
+/**
+ * SQL for a `Match`: `null` becomes `IS NULL`, a list becomes `= ANY`, an empty list matches
+ * nothing.
+ */
 function matchClause(params: Parameters, column: string, match: Match<string | null>): string {
   if (match === null) return `${column} IS NULL`;
   if (!Array.isArray(match)) return `${column} = ${params.add(match)}`;
@@ -361,7 +372,10 @@ export class PostgresStore implements SubscriptionStore {
     );
   }
 
-  /** Run one statement after the migration; unique violations become `duplicate()`, the rest `AdapterError`. */
+  /**
+   * Run one statement after the migration; unique violations become `duplicate()`, the rest
+   * `AdapterError`.
+   */
   private async execute<Row extends pg.QueryResultRow = SubscriptionRow>(
     operation: string,
     text: string,

@@ -11,7 +11,9 @@ import type { Registry } from 'prom-client';
 export interface MetricsEndpointOptions {
   /** The path the metrics are served at. @default '/metrics' */
   path?: string;
-  /** Decide whether a scrape may read the metrics; refused scrapes get 401. @default everyone may */
+  /**
+   * Decide whether a scrape may read the metrics; refused scrapes get 401. @default everyone may
+   */
   authorize?: (request: CallbackRequest) => boolean | Promise<boolean>;
   /** Told when the registry fails to render. @default silent */
   logger?: Logger;
@@ -42,7 +44,8 @@ export function createMetricsEndpoint(
   return {
     // A scrape has no body; anything larger is refused by the adapter before it is read.
     maxBodyBytes: 1024,
-    // Mount with the adapters' middleware: their route helpers add `/:id`, which fits callbacks only.
+    // Mount with the adapters' middleware: their route helpers add `/:id`, which fits callbacks
+    // only.
     callbackPaths: [path],
     isCallbackPath: (pathname) => pathname === path,
     async handle(request) {

@@ -30,7 +30,10 @@ export interface RedlockLockOptions {
   redlock?: Redlock;
   /** Redis URLs, one per node; the provider opens these clients and closes them in `close`. */
   urls?: string[];
-  /** Prefix of every lock key in Redis, so that locks live in their own namespace. @default 'websubsub:lock:' */
+  /**
+   * Prefix of every lock key in Redis, so that locks live in their own namespace. @default
+   * 'websubsub:lock:'
+   */
   prefix?: string;
   /**
    * Longest wait for Redis on one acquire, extend or release; past it the call rejects with an

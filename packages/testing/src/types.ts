@@ -222,7 +222,9 @@ export interface SubscriptionRequest {
   /** The request header fields. */
   headers: IncomingHttpHeaders;
   receivedAt: Date;
-  /** The status the hub answered; null while it has not, and for ever when `failNext` dropped it. */
+  /**
+   * The status the hub answered; null while it has not, and for ever when `failNext` dropped it.
+   */
   status: number | null;
   /** The plain-text reason of a refusal. */
   reason?: string;

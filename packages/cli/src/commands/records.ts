@@ -11,7 +11,9 @@ import type { CommandContext } from '../context.js';
 import { EXIT, UsageError } from '../errors.js';
 import { serialiseRecord, shortDate, statusOf, StreamedTable, type Output } from '../output.js';
 
-/** Every value `--status` takes: a subscribe status, or `unsubscribe:` and an unsubscribe status. */
+/**
+ * Every value `--status` takes: a subscribe status, or `unsubscribe:` and an unsubscribe status.
+ */
 export const STATUS_CHOICES: readonly string[] = [
   ...SUBSCRIBE_STATUSES,
   ...UNSUBSCRIBE_STATUSES.map((status) => `unsubscribe:${status}`),

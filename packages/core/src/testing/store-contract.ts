@@ -97,7 +97,9 @@ function makeFullSubscription(overrides: Partial<Subscription> = {}): Subscripti
 
 const normalKey = (key: string): string => key.replace(/_/g, '').toLowerCase();
 
-/** Checks that storage holds exactly `expected`: dates as dates, numbers as numbers, nulls as nulls. */
+/**
+ * Checks that storage holds exactly `expected`: dates as dates, numbers as numbers, nulls as nulls.
+ */
 async function expectStored(fixture: StoreFixture, expected: Subscription): Promise<void> {
   const raw = await fixture.inspect(expected.id);
   expect(raw, `record ${expected.id} in storage`).to.not.equal(null);

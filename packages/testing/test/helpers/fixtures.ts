@@ -2,7 +2,10 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-/** Where the shared real-world fixtures live (`shared/` beside the repository); override with WEBSUB_FIXTURES. */
+/**
+ * Where the shared real-world fixtures live (`shared/` beside the repository); override with
+ * WEBSUB_FIXTURES.
+ */
 export const FIXTURES_DIR =
   process.env.WEBSUB_FIXTURES ??
   path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../../../shared/fixtures');
