@@ -2,6 +2,7 @@ import Router from '@koa/router';
 import type Koa from 'koa';
 import {
   DiscoveryError,
+  hasGivenUp,
   InvalidInputError,
   SubscriptionNotFoundError,
   WebSubError,
@@ -14,7 +15,11 @@ import type { NotificationLog } from './notifications.js';
 /** A subscription as the JSON API shows it: every field but the secret, dates in ISO 8601. */
 export function subscriptionJson(subscription: Subscription): Record<string, unknown> {
   const { secret, ...fields } = subscription;
-  const out: Record<string, unknown> = { hasSecret: secret !== null };
+  const out: Record<string, unknown> = {
+    hasSecret: secret !== null,
+    // Upkeep stopped retrying it after a maximum of failures: a person has to look at it.
+    gaveUp: hasGivenUp(subscription),
+  };
   for (const [name, value] of Object.entries(fields)) {
     out[name] = value instanceof Date ? value.toISOString() : value;
   }

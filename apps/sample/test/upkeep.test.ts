@@ -94,3 +94,57 @@ describe('sample app upkeep with one-second intervals, over real sockets', () =>
     expect(record['subscribeStatus']).to.equal('verified');
   });
 });
+
+describe('sample app: a subscription given up on is shown as such', () => {
+  let hub: TestHub;
+  let sample: SampleApp;
+  let api: string;
+
+  before(async () => {
+    hub = await startTestHub();
+    const port = await freePort();
+    sample = await createSampleApp(
+      readConfig({
+        PORT: String(port),
+        SITE_URL: `http://127.0.0.1:${port}`,
+        WEBSUBSUB_RETRY_INTERVAL: '1',
+        WEBSUBSUB_MAX_HUB_ERROR_RETRIES: '2',
+      }),
+      silentLogger,
+    );
+    await sample.listen();
+    api = `http://127.0.0.1:${port}`;
+  });
+
+  after(async () => {
+    await sample?.close();
+    await hub?.close();
+  });
+
+  it('stops after the maximum of hub errors and says so in its JSON', async () => {
+    hub.failNext(10, { status: 400, body: 'topic not allowed' });
+    const response = await fetch(`${api}/subscriptions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ topic: hub.serveFeed('/refused'), hub: hub.url }),
+    });
+    const { id } = (await response.json()) as { id: string };
+
+    let record: Record<string, unknown> = {};
+    for (let attempt = 0; attempt < 100 && record['gaveUp'] !== true; attempt++) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      record = (await (await fetch(`${api}/subscriptions/${id}`)).json()) as Record<
+        string,
+        unknown
+      >;
+    }
+    expect(record['gaveUp']).to.equal(true);
+    expect(record['hubErrors']).to.equal(2);
+    expect(record['subscribeStatus']).to.equal('huberror');
+    expect(record['retryAt']).to.equal(null);
+    expect(String(record['lastError'])).to.match(/^Gave up after 2 hub errors: Hub answered 400/);
+    const requests = hub.requests.length;
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    expect(hub.requests.length).to.equal(requests);
+  });
+});
