@@ -138,7 +138,9 @@ async function createQueue(
   const pool = new pg.Pool({ connectionString: withUser(config.databaseUrl as string) });
   await pool.query('SELECT 1');
   connections.closers.push(() => pool.end());
-  const agenda = new Agenda({ backend: new PostgresBackend({ pool }), ...timing });
+  const jobs = `${config.postgresTable}_jobs`.slice(0, 63);
+  const backend = new PostgresBackend({ pool, tableName: jobs, channelName: jobs });
+  const agenda = new Agenda({ backend, ...timing });
   return {
     queue: createAgendaQueue({ agenda, logger, lockLifetimeMs: config.jobLockLifetime * 1000 }),
     description: `Agenda queue on PostgreSQL at ${redact(config.databaseUrl as string)}`,

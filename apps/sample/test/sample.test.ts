@@ -37,6 +37,10 @@ const REAL = {
 for (const [setup, extraEnv] of [
   ['embedded defaults', {}],
   ['PostgreSQL store, Agenda on Redis, Redlock', REAL],
+  [
+    'PostgreSQL store and Agenda on PostgreSQL (WEBSUBSUB_QUEUE=agenda, no Redis)',
+    { DATABASE_URL: REAL.DATABASE_URL, WEBSUBSUB_QUEUE: 'agenda' },
+  ],
 ] as const)
   describe(`sample app on ${setup} against the test hub, over real sockets`, () => {
     let hub: TestHub;
@@ -62,7 +66,7 @@ for (const [setup, extraEnv] of [
 
     const suffix = randomUUID().slice(0, 8);
     const isolation =
-      'REDIS_URL' in extraEnv
+      'DATABASE_URL' in extraEnv
         ? {
             WEBSUBSUB_POSTGRES_TABLE: `websubsub_e2e_${suffix}`,
             WEBSUBSUB_REDIS_PREFIX: `websubsub-e2e-${suffix}:`,
@@ -70,7 +74,7 @@ for (const [setup, extraEnv] of [
         : {};
 
     before(async function () {
-      if ('REDIS_URL' in extraEnv) await requireServers(this);
+      if ('DATABASE_URL' in extraEnv) await requireServers(this);
       hub = await startTestHub({ verification: 'sync' });
       const port = await freePort();
       const config = readConfig({
@@ -88,7 +92,7 @@ for (const [setup, extraEnv] of [
     after(async () => {
       await sample?.close();
       await hub?.close();
-      if ('REDIS_URL' in extraEnv) await cleanUp(isolation);
+      if ('DATABASE_URL' in extraEnv) await cleanUp(isolation);
     });
 
     for (const name of ['link-headers-only', 'html-head-link', 'atom-feed', 'rss-atom-link']) {

@@ -48,7 +48,7 @@ export async function cleanUp(names: {
     const client = new pg.Client({ connectionString: DATABASE_URL });
     await client.connect().catch(() => undefined);
     await client
-      .query(`DROP TABLE IF EXISTS "${table}", "${table}_notifications"`)
+      .query(`DROP TABLE IF EXISTS "${table}", "${table}_notifications", "${table}_jobs"`)
       .catch(() => undefined);
     await client.end().catch(() => undefined);
   }
