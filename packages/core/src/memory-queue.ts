@@ -71,6 +71,7 @@ export class MemoryQueue implements JobQueue {
 
   private readonly kinds = new Map<string, Kind>();
   private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly delayed = new Map<NodeJS.Timeout, { name: string; data: JobData }>();
   private readonly recurring = new Map<string, NodeJS.Timeout>();
   private readonly listeners: JobFailureListener[] = [];
   private readonly idleWaiters: Array<() => void> = [];
@@ -123,14 +124,22 @@ export class MemoryQueue implements JobQueue {
     for (const kind of this.kinds.values()) this.pump(kind);
   }
 
+  /**
+   * Stop taking jobs and finish the ones already taken: running jobs and jobs waiting for a
+   * free slot (accepted deliveries among them) run to the end. Delayed jobs (retries waiting
+   * out their backoff) are not waited for: each is reported through `onFailure` as not run.
+   */
   async stop(): Promise<void> {
     this.stopping = true;
     for (const timer of this.recurring.values()) clearInterval(timer);
     this.recurring.clear();
     for (const timer of this.timers) clearTimeout(timer);
     this.timers.clear();
+    for (const { name, data } of this.delayed.values()) {
+      this.report(name, data, new Error('The queue stopped before this job was retried'));
+    }
+    this.delayed.clear();
     this.pendingDelayed = 0;
-    for (const kind of this.kinds.values()) kind.waiting.clear();
     await this.idle();
     this.started = false;
   }
@@ -163,11 +172,27 @@ export class MemoryQueue implements JobQueue {
     this.pendingDelayed++;
     const timer = setTimeout(() => {
       this.timers.delete(timer);
+      this.delayed.delete(timer);
       this.pendingDelayed--;
       kind.waiting.push(job);
       this.pump(kind);
     }, delayMs);
     this.timers.add(timer);
+    this.delayed.set(timer, { name: this.nameOf(kind), data: job.data });
+  }
+
+  private nameOf(kind: Kind): string {
+    return [...this.kinds].find(([, value]) => value === kind)?.[0] ?? 'unknown';
+  }
+
+  private report(name: string, data: JobData, error: unknown): void {
+    for (const listener of this.listeners) {
+      try {
+        listener(name, data, error);
+      } catch {
+        // A failing listener must not take the queue down with it.
+      }
+    }
   }
 
   private pump(kind: Kind): void {
@@ -191,14 +216,7 @@ export class MemoryQueue implements JobQueue {
         const delay = kind.backoffMs * 2 ** (job.attempt - 1);
         this.later(kind, { data: job.data, attempt: job.attempt + 1 }, delay);
       } else {
-        const name = [...this.kinds].find(([, value]) => value === kind)?.[0] ?? 'unknown';
-        for (const listener of this.listeners) {
-          try {
-            listener(name, job.data, error);
-          } catch {
-            // A failing listener must not take the queue down with it.
-          }
-        }
+        this.report(this.nameOf(kind), job.data, error);
       }
     } finally {
       kind.running--;
