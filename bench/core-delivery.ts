@@ -3,6 +3,7 @@
 // Run: node --import tsx --conditions=source bench/core-delivery.ts
 import { createHmac, randomUUID } from 'node:crypto';
 import { createMemoryQueue, createMemoryStore, createSubscriber } from '@websubsub/core';
+import { makeSubscription } from '@websubsub/core/testing';
 
 const store = createMemoryStore();
 const queue = createMemoryQueue();
@@ -15,31 +16,16 @@ const subscriber = createSubscriber({
   upkeep: false,
 });
 const id = randomUUID();
-await store.create({
-  id,
-  topic: 'https://t.example/feed',
-  hub: 'https://h.example/',
-  handler: 'news',
-  callbackUrl: `http://127.0.0.1:1/websub/news/${id}`,
-  secret: 'secret',
-  leaseSeconds: null,
-  leaseExpiresAt: new Date(Date.now() + 1e9),
-  subscribeStatus: 'verified',
-  unsubscribeStatus: null,
-  connectionErrors: 0,
-  hubErrors: 0,
-  verifyTimeouts: 0,
-  verifyErrors: 0,
-  lastSubscribeAt: null,
-  lastUnsubscribeAt: null,
-  createdAt: new Date(),
-  lastDeliveryAt: null,
-  deniedReason: null,
-  lastError: null,
-  retryAt: null,
-  static: false,
-  discoveredFrom: null,
-});
+await store.create(
+  makeSubscription({
+    id,
+    handler: 'news',
+    callbackUrl: `http://127.0.0.1:1/websub/news/${id}`,
+    secret: 'secret',
+    leaseExpiresAt: new Date(Date.now() + 1e9),
+    subscribeStatus: 'verified',
+  }),
+);
 await subscriber.start();
 const body = Buffer.from('<entry>' + 'x'.repeat(2000) + '</entry>');
 const sig = 'sha256=' + createHmac('sha256', 'secret').update(body).digest('hex');

@@ -1,23 +1,14 @@
 import { randomUUID } from 'node:crypto';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 
 import { startTestHub, type TestHub } from '@websubsub/testing';
 import { expect } from 'chai';
 import pg from 'pg';
 
 import { withUser } from '../src/roles.js';
+import { freePort } from './helpers-cluster.js';
 import { startSampleProcess } from './process.js';
 
 const DATABASE_URL = withUser(process.env['DATABASE_URL'] ?? 'postgres://127.0.0.1:5432/test');
-
-async function freePort(): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const { port } = probe.address() as AddressInfo;
-  await new Promise<void>((resolve) => probe.close(() => resolve()));
-  return port;
-}
 
 describe('sample app on PostgreSQL: subscriptions survive a restart', function () {
   this.timeout(60_000);

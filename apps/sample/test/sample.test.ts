@@ -1,6 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 
 import { silentLogger } from '@websubsub/core';
 import { startTestHub, type TestHub } from '@websubsub/testing';
@@ -8,16 +6,9 @@ import { expect } from 'chai';
 
 import { createSampleApp, readConfig, type SampleApp } from '../src/index.js';
 import { withUser } from '../src/roles.js';
+import { freePort } from './helpers-cluster.js';
 import { discoveryDocument, notification } from './fixtures.js';
 import { cleanUp, requireServers } from './servers.js';
-
-async function freePort(): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const { port } = probe.address() as AddressInfo;
-  await new Promise<void>((resolve) => probe.close(() => resolve()));
-  return port;
-}
 
 async function until<T>(check: () => Promise<T | undefined>, what: string, ms = 5000): Promise<T> {
   const deadline = Date.now() + ms;
