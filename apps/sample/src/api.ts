@@ -35,6 +35,15 @@ const problem = (code: string, message: string) => ({ error: { code, message } }
 export async function jsonErrors(ctx: Koa.Context, next: Koa.Next): Promise<void> {
   try {
     await next();
+    // Routes nobody answered, and methods a route does not take, in the same shape.
+    if (ctx.body === undefined && (ctx.status === 404 || ctx.status === 405)) {
+      const allowed = ctx.status === 405;
+      ctx.body = problem(
+        allowed ? 'method_not_allowed' : 'not_found',
+        allowed ? `${ctx.method} is not allowed on ${ctx.path}` : `Nothing at ${ctx.path}`,
+      );
+      ctx.status = allowed ? 405 : 404;
+    }
   } catch (error) {
     const status = (error as { status?: unknown }).status;
     if (typeof status !== 'number' || status < 400 || status >= 500) throw error;
@@ -43,7 +52,7 @@ export async function jsonErrors(ctx: Koa.Context, next: Koa.Next): Promise<void
       status === 413 ? 'too_large' : 'invalid_input',
       status === 413
         ? 'The request body is too large'
-        : `Invalid request body: ${(error as Error).message}`,
+        : 'Send a JSON object: { "topic", "hub"?, "leaseSeconds"?, "secret"? }',
     );
   }
 }
@@ -123,7 +132,10 @@ export function createApiRouter(subscriber: Subscriber, notifications: Notificat
     const subscription = await subscriber.get(ctx.params.id as string);
     if (!subscription) {
       ctx.status = 404;
-      ctx.body = problem('not_found', `No subscription with id ${ctx.params.id}`);
+      ctx.body = problem(
+        'not_found',
+        new SubscriptionNotFoundError(ctx.params.id as string).message,
+      );
       return;
     }
     ctx.body = subscriptionJson(subscription);

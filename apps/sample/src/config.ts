@@ -83,6 +83,14 @@ function queueKind(env: NodeJS.ProcessEnv): 'agenda' | 'memory' {
   return raw;
 }
 
+function token(env: NodeJS.ProcessEnv): string | null {
+  const value = text(env, 'WEBSUBSUB_DASHBOARD_TOKEN');
+  if (value !== null && value.length < 8) {
+    throw new ConfigError('WEBSUBSUB_DASHBOARD_TOKEN must be at least 8 characters long');
+  }
+  return value;
+}
+
 /** Read the sample's configuration; throws `ConfigError` naming the variable that is wrong. */
 export function readConfig(env: NodeJS.ProcessEnv = process.env): SampleConfig {
   const port = count(env, 'PORT', 3000);
@@ -100,7 +108,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): SampleConfig {
     jobLockLifetime: seconds(env, 'WEBSUBSUB_JOB_LOCK_LIFETIME', 30),
     defaultHub: text(env, 'WEBSUBSUB_DEFAULT_HUB'),
     blockPrivateAddresses: text(env, 'WEBSUBSUB_BLOCK_PRIVATE_ADDRESSES') === 'true',
-    dashboardToken: text(env, 'WEBSUBSUB_DASHBOARD_TOKEN'),
+    dashboardToken: token(env),
     refreshInterval: seconds(env, 'WEBSUBSUB_REFRESH_INTERVAL', 3600),
     retryInterval: seconds(env, 'WEBSUBSUB_RETRY_INTERVAL', 600),
     renewBefore: seconds(env, 'WEBSUBSUB_RENEW_BEFORE', 86_400),

@@ -18,7 +18,7 @@ async function main(): Promise<void> {
     description,
     `Roles: ${description.store}, ${description.queue}, ${description.lock}`,
   );
-  logger.info({}, `Notifications kept ${description.notifications}`);
+  logger.info({}, `Notifications kept in ${description.notifications.replace(/^in /, '')}`);
   if (description.lock.startsWith('embedded') && !description.queue.startsWith('embedded')) {
     logger.warn({}, 'The lock is in-process: run several instances only with REDIS_URL set');
   }

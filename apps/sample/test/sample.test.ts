@@ -340,6 +340,19 @@ describe('sample JSON API: malformed requests', () => {
     });
   }
 
+  it('answers unknown paths and methods in the error shape too', async () => {
+    const missing = await fetch(`${api}/nothing-here`);
+    expect(missing.status).to.equal(404);
+    expect(((await missing.json()) as { error: { code: string } }).error.code).to.equal(
+      'not_found',
+    );
+    const wrongMethod = await fetch(`${api}/subscriptions`, { method: 'PUT' });
+    expect(wrongMethod.status).to.equal(405);
+    expect(((await wrongMethod.json()) as { error: { code: string } }).error.code).to.equal(
+      'method_not_allowed',
+    );
+  });
+
   it('answers 404 for ids that are not UUIDs, whatever they hold', async () => {
     for (const id of ['%00', 'x'.repeat(5000), '..%2F..']) {
       expect((await fetch(`${api}/subscriptions/${id}`)).status).to.equal(404);

@@ -91,7 +91,7 @@ async function checkStore(subscriber: Subscriber): Promise<DoctorCheck> {
   try {
     await subscriber.store.list({}, { limit: 1 });
     const total = await subscriber.store.count();
-    const kind = subscriber.store.constructor.name;
+    const kind = kindOf(subscriber.store, 'store');
     // By name too: a configuration may have been built with another copy of core.
     if (subscriber.store instanceof MemoryStore || kind === 'MemoryStore') {
       return {
@@ -133,7 +133,7 @@ async function checkLock(subscriber: Subscriber): Promise<DoctorCheck> {
     } finally {
       await held.release();
     }
-    const kind = subscriber.lock.constructor.name;
+    const kind = kindOf(subscriber.lock, 'lock');
     if (subscriber.lock instanceof MemoryLock || kind === 'MemoryLock') {
       return {
         name: 'lock',
@@ -176,7 +176,7 @@ function checkQueue(subscriber: Subscriber): DoctorCheck {
   return {
     name: 'queue',
     status: 'ok',
-    detail: `${subscriber.queue.constructor.name} is a complete queue (not exercised: no test job is left in it)`,
+    detail: `${kindOf(subscriber.queue, 'queue')} is a complete queue (not exercised: no test job is left in it)`,
   };
 }
 
@@ -295,4 +295,10 @@ export async function doctorCommand(context: CommandContext): Promise<number> {
 
   await print(out, checks, health);
   return checks.some((check) => check.status === 'failed') ? EXIT.failed : EXIT.ok;
+}
+
+/** A class name when the adapter has one; factories that return plain objects get the role. */
+function kindOf(adapter: object, role: string): string {
+  const name = adapter.constructor?.name;
+  return name && name !== 'Object' ? name : `the ${role}`;
 }
