@@ -84,12 +84,7 @@ export async function handleCallback(
   const raw = request.body ?? EMPTY;
   const body = Buffer.isBuffer(raw) ? raw : Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
   if (method === 'POST' && body.length > context.settings.maxBodyBytes) {
-    context.events.emit('delivery:rejected', {
-      subscriptionId: route.id,
-      handler: route.handler,
-      reason: 'too_large',
-    });
-    return text(413, 'Payload too large');
+    return refuseOversized(context, request);
   }
 
   try {
@@ -114,6 +109,26 @@ export async function handleCallback(
     context.logger.error({ error, subscriptionId: route.id }, 'Callback failed');
     return text(503, 'Try again later', { 'retry-after': '30' });
   }
+}
+
+/** Refuse content over the size limit, counted as a rejected delivery of its subscription. */
+export function refuseOversized(
+  context: SubscriberContext,
+  request: Omit<CallbackRequest, 'body'>,
+): CallbackResponse {
+  const queryStart = request.url.indexOf('?');
+  const route = matchCallback(
+    context,
+    queryStart === -1 ? request.url : request.url.slice(0, queryStart),
+  );
+  if (route) {
+    context.events.emit('delivery:rejected', {
+      subscriptionId: route.id,
+      handler: route.handler,
+      reason: 'too_large',
+    });
+  }
+  return text(413, 'Payload too large');
 }
 
 /** Read a Node request body up to `limit` bytes; rejects with `PayloadTooLargeError` beyond. */
@@ -175,6 +190,19 @@ export interface CallbackEndpoint {
   readonly maxBodyBytes: number;
   /** Answer one callback request. */
   handle(request: CallbackRequest): Promise<CallbackResponse>;
+  /**
+   * Answer a request whose body was refused while it streamed in, being over `maxBodyBytes`
+   * (so it is counted like any other refusal). Without it adapters answer a plain 413.
+   */
+  refuseOversized?(request: Omit<CallbackRequest, 'body'>): CallbackResponse;
+}
+
+/** The answer to a body refused while reading it: the endpoint's own, or a plain 413. */
+export function oversizedAnswer(
+  endpoint: CallbackEndpoint,
+  request: Omit<CallbackRequest, 'body'>,
+): CallbackResponse {
+  return endpoint.refuseOversized?.(request) ?? text(413, 'Payload too large');
 }
 
 /**
@@ -209,11 +237,13 @@ export async function serveNode(
     try {
       body = await readRequestBody(request, endpoint.maxBodyBytes);
     } catch (error) {
-      const tooLarge = error instanceof PayloadTooLargeError;
+      const target = { method: 'POST', url: request.url ?? '/', headers: request.headers };
       response.setHeader('connection', 'close');
       sendResponse(
         response,
-        text(tooLarge ? 413 : 400, tooLarge ? 'Payload too large' : 'Bad request'),
+        error instanceof PayloadTooLargeError
+          ? oversizedAnswer(endpoint, target)
+          : text(400, 'Bad request'),
       );
       return;
     }

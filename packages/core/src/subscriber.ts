@@ -24,6 +24,7 @@ import {
 import {
   handleCallback,
   matchCallback,
+  refuseOversized,
   type CallbackEndpoint,
   type CallbackRequest,
   type CallbackResponse,
@@ -598,6 +599,11 @@ export class Subscriber implements CallbackEndpoint {
   /** Answer one callback request; every HTTP adapter wraps this. Never throws. */
   handle(request: CallbackRequest): Promise<CallbackResponse> {
     return handleCallback(this.context, request);
+  }
+
+  /** Answer content refused while it streamed in, over `maxBodyBytes`: 413, counted. */
+  refuseOversized(request: Omit<CallbackRequest, 'body'>): CallbackResponse {
+    return refuseOversized(this.context, request);
   }
 
   /** Listen to a lifecycle event. */

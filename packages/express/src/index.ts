@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
 import {
+  oversizedAnswer,
   PayloadTooLargeError,
   readRequestBody,
   sendResponse,
@@ -101,11 +102,12 @@ function callbackHandler(endpoint: CallbackEndpoint, options: ExpressAdapterOpti
           body = await readRequestBody(request, endpoint.maxBodyBytes);
         } catch (error) {
           // The rest of the body was never read: close the connection rather than parse it.
-          const tooLarge = error instanceof PayloadTooLargeError;
           response.setHeader('connection', 'close');
           sendResponse(
             response,
-            plain(tooLarge ? 413 : 400, tooLarge ? 'Payload too large' : 'Bad request'),
+            error instanceof PayloadTooLargeError
+              ? oversizedAnswer(endpoint, { method: 'POST', url: target, headers: request.headers })
+              : plain(400, 'Bad request'),
           );
           return;
         }

@@ -1,4 +1,5 @@
 import {
+  oversizedAnswer,
   PayloadTooLargeError,
   readRequestBody,
   type CallbackEndpoint,
@@ -59,10 +60,16 @@ function callbackHandler(endpoint: CallbackEndpoint, options: KoaAdapterOptions)
           ctx.body = 'The body was consumed before websubsub read it: mount it before body parsers';
           return;
         }
-        const tooLarge = error instanceof PayloadTooLargeError;
         ctx.set('connection', 'close');
-        ctx.status = tooLarge ? 413 : 400;
-        ctx.body = tooLarge ? 'Payload too large' : 'Bad request';
+        if (error instanceof PayloadTooLargeError) {
+          send(
+            ctx,
+            oversizedAnswer(endpoint, { method: 'POST', url: ctx.url, headers: ctx.headers }),
+          );
+          return;
+        }
+        ctx.status = 400;
+        ctx.body = 'Bad request';
         return;
       }
     }

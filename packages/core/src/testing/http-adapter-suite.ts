@@ -110,6 +110,10 @@ class CurrentEndpoint implements MountableEndpoint {
   handle(request: CallbackRequest) {
     return this.current.handle(request);
   }
+
+  refuseOversized(request: Omit<CallbackRequest, 'body'>) {
+    return this.current.refuseOversized(request);
+  }
 }
 
 function findFixtures(given: string | undefined): string | null {
@@ -719,6 +723,10 @@ export function httpAdapterSuite(
         const how = chunked ? 'sent chunked, without a length' : 'with its length declared';
         it(`answers a body over the limit ${how}: 413, closed, nothing queued`, async function () {
           const subscription = await subscribed();
+          const refusals: string[] = [];
+          subscriber.on('delivery:rejected', ({ subscriptionId, reason }) => {
+            if (subscriptionId === subscription.id) refusals.push(reason);
+          });
 
           const answer = await sendOversized(
             mounted.origin,
@@ -732,6 +740,7 @@ export function httpAdapterSuite(
           await queue.idle();
           expect(received).to.have.length(0);
           expect(accepted).to.equal(0);
+          expect(refusals, 'the refusal is reported as an event').to.deep.equal(['too_large']);
         });
       }
     });
