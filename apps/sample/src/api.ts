@@ -45,6 +45,12 @@ export async function jsonErrors(ctx: Koa.Context, next: Koa.Next): Promise<void
       ctx.status = allowed ? 405 : 404;
     }
   } catch (error) {
+    if (error instanceof URIError) {
+      // Koa's own URL parsing throws on some malformed request targets.
+      ctx.status = 400;
+      ctx.body = problem('invalid_input', 'The request target is not a valid URL');
+      return;
+    }
     const status = (error as { status?: unknown }).status;
     if (typeof status !== 'number' || status < 400 || status >= 500) throw error;
     ctx.status = status;

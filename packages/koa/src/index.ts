@@ -21,6 +21,15 @@ export interface KoaRouterLike {
   all(path: string, middleware: Middleware): unknown;
 }
 
+/**
+ * The path of a request target, read without Koa's `ctx.path`: that parses the URL with Node's
+ * legacy parser, which throws on some malformed targets (a 500 before any route runs).
+ */
+function pathOf(url: string): string {
+  const queryStart = url.indexOf('?');
+  return queryStart === -1 ? url : url.slice(0, queryStart);
+}
+
 function send(ctx: Context, answer: CallbackResponse): void {
   ctx.status = answer.status;
   for (const [name, value] of Object.entries(answer.headers)) ctx.set(name, value);
@@ -95,7 +104,7 @@ export function createKoaMiddleware(
 ): Middleware {
   const handle = callbackHandler(endpoint, options);
   return async (ctx: Context, next: Next) => {
-    if (!endpoint.isCallbackPath(ctx.path)) return next();
+    if (!endpoint.isCallbackPath(pathOf(ctx.url))) return next();
     await handle(ctx);
   };
 }
@@ -114,7 +123,7 @@ export function mountKoaRoutes(
     // path-to-regexp gives meaning to these characters; a handler path means them literally.
     const literal = path.replace(/[()[\]{}?+*!:\\]/g, '\\$&');
     router.all(`${literal}/:id`, async (ctx, next) => {
-      if (!endpoint.isCallbackPath(ctx.path)) return next();
+      if (!endpoint.isCallbackPath(pathOf(ctx.url))) return next();
       await handle(ctx);
     });
   }
