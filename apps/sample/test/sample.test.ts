@@ -8,7 +8,7 @@ import { createSampleApp, readConfig, type SampleApp } from '../src/index.js';
 import { withUser } from '../src/roles.js';
 import { freePort } from './helpers-cluster.js';
 import { discoveryDocument, notification } from './fixtures.js';
-import { cleanUp, requireServers } from './servers.js';
+import { cleanUp, requireServers, startSample } from './servers.js';
 
 async function until<T>(check: () => Promise<T | undefined>, what: string, ms = 5000): Promise<T> {
   const deadline = Date.now() + ms;
@@ -246,17 +246,7 @@ describe('sample app with WEBSUBSUB_BLOCK_PRIVATE_ADDRESSES=true', () => {
 
   before(async () => {
     hub = await startTestHub();
-    const port = await freePort();
-    sample = await createSampleApp(
-      readConfig({
-        PORT: String(port),
-        SITE_URL: `http://127.0.0.1:${port}`,
-        WEBSUBSUB_BLOCK_PRIVATE_ADDRESSES: 'true',
-      }),
-      silentLogger,
-    );
-    await sample.listen();
-    api = `http://127.0.0.1:${port}`;
+    ({ sample, api } = await startSample({ WEBSUBSUB_BLOCK_PRIVATE_ADDRESSES: 'true' }));
   });
 
   after(async () => {

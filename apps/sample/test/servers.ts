@@ -1,7 +1,10 @@
+import { silentLogger } from '@websubsub/core';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 
+import { createSampleApp, readConfig, type SampleApp } from '../src/index.js';
 import { withUser } from '../src/roles.js';
+import { freePort } from './helpers-cluster.js';
 
 const DATABASE_URL = withUser(process.env['DATABASE_URL'] ?? 'postgres://127.0.0.1:5432/test');
 const REDIS_URL = process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379';
@@ -72,4 +75,18 @@ export async function cleanUp(names: {
       redis.disconnect();
     }
   }
+}
+
+/** The sample app in this process, listening on a free port that its SITE_URL names. */
+export async function startSample(
+  env: Record<string, string> = {},
+): Promise<{ sample: SampleApp; api: string }> {
+  const port = await freePort();
+  const api = `http://127.0.0.1:${port}`;
+  const sample = await createSampleApp(
+    readConfig({ PORT: String(port), SITE_URL: api, ...env }),
+    silentLogger,
+  );
+  await sample.listen();
+  return { sample, api };
 }

@@ -1,9 +1,8 @@
-import { silentLogger } from '@websubsub/core';
 import { startTestHub, type TestHub } from '@websubsub/testing';
 import { expect } from 'chai';
 
-import { createSampleApp, readConfig, type SampleApp } from '../src/index.js';
-import { freePort } from './helpers-cluster.js';
+import type { SampleApp } from '../src/index.js';
+import { startSample } from './servers.js';
 
 describe('sample app upkeep with one-second intervals, over real sockets', () => {
   let hub: TestHub;
@@ -12,20 +11,12 @@ describe('sample app upkeep with one-second intervals, over real sockets', () =>
 
   before(async () => {
     hub = await startTestHub({ maxLeaseSeconds: 4 });
-    const port = await freePort();
-    sample = await createSampleApp(
-      readConfig({
-        PORT: String(port),
-        SITE_URL: `http://127.0.0.1:${port}`,
-        WEBSUBSUB_REFRESH_INTERVAL: '1',
-        WEBSUBSUB_RETRY_INTERVAL: '1',
-        WEBSUBSUB_RENEW_BEFORE: '3',
-        WEBSUBSUB_VERIFY_WAIT_TIME: '1',
-      }),
-      silentLogger,
-    );
-    await sample.listen();
-    api = `http://127.0.0.1:${port}`;
+    ({ sample, api } = await startSample({
+      WEBSUBSUB_REFRESH_INTERVAL: '1',
+      WEBSUBSUB_RETRY_INTERVAL: '1',
+      WEBSUBSUB_RENEW_BEFORE: '3',
+      WEBSUBSUB_VERIFY_WAIT_TIME: '1',
+    }));
   });
 
   after(async () => {
@@ -92,18 +83,10 @@ describe('sample app: a subscription given up on is shown as such', () => {
 
   before(async () => {
     hub = await startTestHub();
-    const port = await freePort();
-    sample = await createSampleApp(
-      readConfig({
-        PORT: String(port),
-        SITE_URL: `http://127.0.0.1:${port}`,
-        WEBSUBSUB_RETRY_INTERVAL: '1',
-        WEBSUBSUB_MAX_HUB_ERROR_RETRIES: '2',
-      }),
-      silentLogger,
-    );
-    await sample.listen();
-    api = `http://127.0.0.1:${port}`;
+    ({ sample, api } = await startSample({
+      WEBSUBSUB_RETRY_INTERVAL: '1',
+      WEBSUBSUB_MAX_HUB_ERROR_RETRIES: '2',
+    }));
   });
 
   after(async () => {

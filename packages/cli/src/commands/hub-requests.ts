@@ -68,18 +68,7 @@ export async function subscribeCommand(
 
   const ids = stored.map((record) => record.id);
   const outcome = await settleRequests(subscriber, ids, 'subscribe', options, out);
-  if (out.json) {
-    await out.document({
-      subscriptions: outcome.records.map(serialiseRecord),
-      failed: outcome.failed,
-      pending: outcome.pending,
-    });
-  } else {
-    await out.line(
-      outcome.records.map((record) => `Subscribed ${describeRecord(record)}`).join('\n'),
-    );
-  }
-  return outcome.failed.length + outcome.pending.length > 0 ? EXIT.failed : EXIT.ok;
+  return reportRequests(out, outcome, 'Subscribed');
 }
 
 /** `unsubscribe <id...>`: ask the hubs to end these subscriptions. */
@@ -101,6 +90,15 @@ export async function unsubscribeCommand(
   for (const id of ids) await subscriber.unsubscribe(id);
 
   const outcome = await settleRequests(subscriber, ids, 'unsubscribe', options, out);
+  return reportRequests(out, outcome, 'Unsubscribing');
+}
+
+/** Print what became of the requests (one JSON document, or a line each); the exit code. */
+async function reportRequests(
+  out: CommandContext['out'],
+  outcome: Awaited<ReturnType<typeof settleRequests>>,
+  verb: string,
+): Promise<number> {
   if (out.json) {
     await out.document({
       subscriptions: outcome.records.map(serialiseRecord),
@@ -108,9 +106,7 @@ export async function unsubscribeCommand(
       pending: outcome.pending,
     });
   } else {
-    await out.line(
-      outcome.records.map((record) => `Unsubscribing ${describeRecord(record)}`).join('\n'),
-    );
+    await out.line(outcome.records.map((record) => `${verb} ${describeRecord(record)}`).join('\n'));
   }
   return outcome.failed.length + outcome.pending.length > 0 ? EXIT.failed : EXIT.ok;
 }
