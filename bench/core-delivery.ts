@@ -1,6 +1,6 @@
 // CPU per delivery through core alone: the neutral handler, the signature check, the embedded
 // queue and the handler run, with no HTTP.
-// Run: node --import tsx --conditions=source bench/core-delivery.ts
+// Run after `npm run build` (core from its build): node --import tsx bench/core-delivery.ts
 import { createHmac, randomUUID } from 'node:crypto';
 import { createMemoryQueue, createMemoryStore, createSubscriber } from '@websubsub/core';
 import { makeSubscription } from '@websubsub/core/testing';

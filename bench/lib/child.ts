@@ -1,6 +1,10 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+
+import { buildSync } from 'esbuild';
 
 /** A message between the bench and one of its child processes. */
 export interface Message {
@@ -21,18 +25,54 @@ export interface Child {
   stop(): Promise<void>;
 }
 
+const BENCH = fileURLToPath(new URL('../', import.meta.url));
+/** Beside `bench/`, so that paths relative to a script (fixtures, node_modules) still hold. */
+const COMPILED = join(BENCH, '..', '.bench-build');
+let compiled = false;
+
 /**
- * Start a bench script in its own process (TypeScript through tsx, workspace packages from
- * their sources), so that the load generator never shares its event loop.
+ * The bench scripts as plain JavaScript, compiled once per run. Servers are measured as users
+ * run them: workspace packages from their builds, and no loader in the process (tsx compiles
+ * with esbuild's `keepNames`, which costs a call per closure created, on every request).
+ */
+function compiledScript(script: string): string {
+  if (!compiled) {
+    rmSync(COMPILED, { recursive: true, force: true });
+    const entryPoints = (readdirSync(BENCH, { recursive: true }) as string[])
+      .filter((file) => file.endsWith('.ts') && !file.endsWith('.d.ts'))
+      .map((file) => join(BENCH, file));
+    buildSync({
+      entryPoints,
+      outdir: COMPILED,
+      outbase: BENCH,
+      format: 'esm',
+      platform: 'node',
+      target: 'node20',
+      logLevel: 'warning',
+    });
+    writeFileSync(join(COMPILED, 'package.json'), '{ "type": "module" }\n');
+    compiled = true;
+  }
+  return join(COMPILED, script.replace(/\.ts$/, '.js'));
+}
+
+/**
+ * Start a bench script in its own process, so that the load generator never shares its event
+ * loop: compiled to JavaScript against the packages' builds (run `npm run build` first, as
+ * `npm run bench` does), or with `fromSources` through tsx with the workspace's TypeScript
+ * sources (for the sample app, which is run that way).
  */
 export function startChild(
   script: string,
   args: string[] = [],
-  options: { env?: NodeJS.ProcessEnv; execArgv?: string[] } = {},
+  options: { env?: NodeJS.ProcessEnv; execArgv?: string[]; fromSources?: boolean } = {},
 ): Child {
-  const path = fileURLToPath(new URL(`../${script}`, import.meta.url));
+  const path = options.fromSources
+    ? fileURLToPath(new URL(`../${script}`, import.meta.url))
+    : compiledScript(script);
+  const loader = options.fromSources ? ['--import', 'tsx', '--conditions=source'] : [];
   const child = fork(path, args, {
-    execArgv: ['--import', 'tsx', '--conditions=source', ...(options.execArgv ?? [])],
+    execArgv: [...loader, ...(options.execArgv ?? [])],
     env: { ...process.env, ...options.env },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });

@@ -26,6 +26,7 @@ export async function runMemory(settings: {
   settings.log(`memory: sample app with ${settings.subscriptions} subscriptions`);
   const child = startChild('memory/child.ts', [String(settings.subscriptions)], {
     execArgv: ['--expose-gc'],
+    fromSources: true,
   });
 
   try {

@@ -37,6 +37,16 @@ const text = (status: number, body: string, headers: Record<string, string> = {}
 });
 
 /**
+ * The acknowledgement of content, taken or dropped alike so that a forger learns nothing: an
+ * empty 202, the least a hub and the connection have to carry. Frozen, as it is shared.
+ */
+export const ACCEPTED: CallbackResponse = Object.freeze({
+  status: 202,
+  headers: Object.freeze({}) as Record<string, string>,
+  body: '',
+});
+
+/**
  * Take content the hub POSTed to a callback: check the signature over the raw bytes, queue the
  * content for its handler, answer 2xx at once. Content with a wrong signature is acknowledged
  * but dropped (as the Recommendation allows, so a forger learns nothing); content without a
@@ -70,9 +80,7 @@ export async function acceptDelivery(
         { subscriptionId: record.id, handler: record.handler, reason: check.reason },
         'Content refused: signature does not hold',
       );
-      return check.reason === 'missing'
-        ? text(403, 'X-Hub-Signature is required')
-        : text(202, 'Accepted');
+      return check.reason === 'missing' ? text(403, 'X-Hub-Signature is required') : ACCEPTED;
     }
   }
 
@@ -84,7 +92,7 @@ export async function acceptDelivery(
       reason: 'duplicate',
     });
     context.logger.debug({ subscriptionId: record.id }, 'Duplicate content dropped');
-    return text(202, 'Accepted');
+    return ACCEPTED;
   }
 
   const job: DeliveryJob = {
@@ -109,7 +117,7 @@ export async function acceptDelivery(
   }
 
   context.events.emit('delivery:accepted', { subscription: record, bytes: body.length });
-  return text(202, 'Accepted');
+  return ACCEPTED;
 }
 
 /** Run a queued delivery: hand it to the subscription's handler, then note when it arrived. */
@@ -171,10 +179,16 @@ function firstHeader(value: string | string[] | undefined): string | undefined {
 
 function passedHeaders(headers: CallbackRequest['headers']): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [name, value] of Object.entries(headers)) {
-    const lower = name.toLowerCase();
-    if (value === undefined || FRAMING.has(lower)) continue;
-    out[lower] = Array.isArray(value) ? value.join(', ') : value;
+  for (const name in headers) {
+    const value = headers[name];
+    if (value === undefined) continue;
+    // Node gives names in lower case already; other sources may not.
+    const lower = isLowerCase(name) ? name : name.toLowerCase();
+    if (FRAMING.has(lower)) continue;
+    out[lower] = typeof value === 'string' ? value : value.join(', ');
   }
   return out;
 }
+
+const UPPER = /[A-Z]/;
+const isLowerCase = (name: string): boolean => !UPPER.test(name);

@@ -171,13 +171,26 @@ export function readRequestBody(request: IncomingMessage, limit: number): Promis
   });
 }
 
+/** The head of an answer with neither headers nor body (content acknowledged). */
+const EMPTY_HEAD: Readonly<Record<string, string>> = Object.freeze({ 'content-length': '0' });
+
 /** Write a neutral response to a Node response. */
 export function sendResponse(response: ServerResponse, answer: CallbackResponse): void {
+  const { body, headers } = answer;
+  if (body.length === 0 && !hasAny(headers)) {
+    response.writeHead(answer.status, EMPTY_HEAD);
+    response.end();
+    return;
+  }
   // A string body goes out in one write with the head; a Buffer would take a second chunk.
-  const { body } = answer;
   const length = typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength;
-  response.writeHead(answer.status, { ...answer.headers, 'content-length': String(length) });
+  response.writeHead(answer.status, { ...headers, 'content-length': String(length) });
   response.end(body);
+}
+
+function hasAny(headers: Record<string, string>): boolean {
+  for (const _ in headers) return true;
+  return false;
 }
 
 /** What an adapter needs from a subscriber to serve its callbacks. */

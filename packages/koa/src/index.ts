@@ -34,8 +34,10 @@ function send(ctx: Context, answer: CallbackResponse): void {
   ctx.status = answer.status;
   for (const [name, value] of Object.entries(answer.headers)) ctx.set(name, value);
   ctx.body = typeof answer.body === 'string' ? answer.body : Buffer.from(answer.body);
-  // Koa would guess a content type from the body; the core's answer already names one.
+  // Koa would guess a content type from the body; the core's answer already names one, or has
+  // no body to describe.
   if (answer.headers['content-type']) ctx.type = answer.headers['content-type'];
+  else if (answer.body.length === 0) ctx.remove('content-type');
 }
 
 /** Thrown when a body parser ran first and left no raw bytes: signatures cannot be checked. */

@@ -667,6 +667,29 @@ export function httpAdapterSuite(
         expect(accepted).to.equal(0);
       });
 
+      it('answers taken and forged content alike: an empty 202, the same header names', async function () {
+        const subscription = await subscribed({ secret: 'the real secret' });
+        const body = Buffer.from('<feed/>');
+        const send = (signature: string) =>
+          post(callbackTarget(subscription), body, {
+            'content-type': 'application/atom+xml',
+            'x-hub-signature': signature,
+          });
+
+        const taken = await send(signed(body, 'the real secret'));
+        const forged = await send(signed(body, 'a guessed secret'));
+
+        for (const answer of [taken, forged]) {
+          expect(answer.status).to.equal(202);
+          expect(answer.body.length).to.equal(0);
+          expect(answer.headers['content-type']).to.equal(undefined);
+        }
+        const names = (answer: RawAnswer) => Object.keys(answer.headers).sort();
+        expect(names(forged)).to.deep.equal(names(taken));
+        await queue.idle();
+        expect(received).to.have.length(1);
+      });
+
       it('refuses unsigned content for a subscription with a secret with 403', async function () {
         const subscription = await subscribed({ secret: 'the real secret' });
 
