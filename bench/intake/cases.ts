@@ -19,6 +19,11 @@ export const INTAKE_CASES: readonly IntakeCase[] = [
   { name: 'bare-koa', label: 'bare Koa 3' },
   { name: 'bare-express', label: 'bare Express 5' },
   {
+    name: 'bare-node-hmac',
+    label: 'bare `node:http` + the HMAC-SHA256 check alone (reference)',
+    baseline: { name: 'bare-node', atLeast: 0 },
+  },
+  {
     name: 'core-node',
     label: 'core `createNodeListener` on `node:http`, embedded',
     baseline: { name: 'bare-node', atLeast: 0.7 },

@@ -2,6 +2,7 @@
  * One intake case's HTTP server, run in its own process by the intake benchmark: it listens on
  * 127.0.0.1, reports its port over IPC, and answers `stats` with what it accepted and handled.
  */
+import { createHmac, timingSafeEqual } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type RequestListener } from 'node:http';
 import { Session } from 'node:inspector/promises';
@@ -50,6 +51,23 @@ function bareNode(): RequestListener {
   return (request, response) => {
     readAll(request).then(() => {
       response.writeHead(202);
+      response.end();
+    });
+  };
+}
+
+/**
+ * Bare `node:http` plus the one step the protocol asks of every subscriber with a secret before
+ * it hands content on: the HMAC of the body, compared in constant time. No store, no queue.
+ */
+function bareNodeHmac(): RequestListener {
+  return (request, response) => {
+    readAll(request).then((body) => {
+      const header = String(request.headers['x-hub-signature'] ?? '');
+      const given = Buffer.from(header.slice(header.indexOf('=') + 1), 'hex');
+      const expected = createHmac('sha256', SECRET).update(body).digest();
+      response.writeHead(given.length === expected.length ? 202 : 403);
+      if (given.length === expected.length && timingSafeEqual(given, expected)) counts.accepted++;
       response.end();
     });
   };
@@ -156,6 +174,8 @@ async function listener(): Promise<RequestListener> {
       return bareKoa();
     case 'bare-express':
       return bareExpress();
+    case 'bare-node-hmac':
+      return bareNodeHmac();
     case 'peer':
       return peer();
     default:

@@ -52,12 +52,17 @@ export interface SubscriberContext {
 
 /**
  * Remembers which (subscription, body digest) pairs were accepted within a window, so that a
- * hub's redelivery of the same bytes can be dropped. Kept in this process only.
+ * hub's redelivery of the same bytes can be dropped. Kept in this process only, oldest first,
+ * and at most `limit` pairs: past that the oldest are forgotten early, so memory stays bounded
+ * and each delivery costs the same however many are remembered.
  */
 export class RecentDeliveries {
   private readonly seen = new Map<string, number>();
 
-  constructor(private readonly windowMs: number) {}
+  constructor(
+    private readonly windowMs: number,
+    private readonly limit = 100_000,
+  ) {}
 
   /** `true` when the same content was accepted within the window; records it otherwise. */
   isDuplicate(subscriptionId: string, body: Uint8Array, now: number): boolean {
@@ -65,13 +70,24 @@ export class RecentDeliveries {
     const last = this.seen.get(key);
     if (last !== undefined && now - last < this.windowMs) return true;
 
+    // Deleted first so that the map stays in order of acceptance.
+    if (last !== undefined) this.seen.delete(key);
     this.seen.set(key, now);
-    if (this.seen.size > 10_000) this.prune(now);
+    this.forget(now);
     return false;
   }
 
-  private prune(now: number): void {
-    for (const [key, at] of this.seen) if (now - at >= this.windowMs) this.seen.delete(key);
+  /** How many pairs are remembered. */
+  get size(): number {
+    return this.seen.size;
+  }
+
+  /** Drop pairs from the oldest on: those past the window, and any beyond the limit. */
+  private forget(now: number): void {
+    for (const [key, at] of this.seen) {
+      if (now - at < this.windowMs && this.seen.size <= this.limit) return;
+      this.seen.delete(key);
+    }
   }
 }
 
