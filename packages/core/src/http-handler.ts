@@ -1,6 +1,6 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 
-import type { SubscriberContext } from './context.js';
+import type { SubscriberContext, SubscriberSettings } from './context.js';
 import { acceptDelivery } from './distribution.js';
 import { WebSubError } from './errors.js';
 import { parseQuery } from './query.js';
@@ -47,6 +47,18 @@ const text = (status: number, body: string, headers: Record<string, string> = {}
   body,
 });
 
+/** Each handler's name and callback path, listed once per settings (read on every request). */
+const routeTables = new WeakMap<SubscriberSettings['handlers'], Array<[string, string]>>();
+
+function routeTable(handlers: SubscriberSettings['handlers']): Array<[string, string]> {
+  let table = routeTables.get(handlers);
+  if (!table) {
+    table = [...handlers].map(([handler, { path }]) => [handler, path]);
+    routeTables.set(handlers, table);
+  }
+  return table;
+}
+
 /** Find the handler and subscription id a path names, or `null` when it is no callback of ours. */
 export function matchCallback(context: SubscriberContext, pathname: string): CallbackRoute | null {
   const trimmed = pathname.length > 1 && pathname.endsWith('/') ? pathname.slice(0, -1) : pathname;
@@ -55,7 +67,7 @@ export function matchCallback(context: SubscriberContext, pathname: string): Cal
 
   const id = trimmed.slice(slash + 1);
   const prefix = trimmed.slice(0, slash);
-  for (const [handler, { path }] of context.settings.handlers) {
+  for (const [handler, path] of routeTable(context.settings.handlers)) {
     if (prefix === path || prefix.endsWith(path)) {
       return UUID.test(id) ? { handler, id: id.toLowerCase() } : null;
     }
