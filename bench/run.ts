@@ -87,8 +87,8 @@ async function main(): Promise<void> {
       'core-node',
       'core-koa',
       'core-express',
-      ...(durable ? ['durable-node', 'durablepg-node'] : []),
-    ];
+      ...(durable ? ['durable-node', 'durablepg-node', 'durablepgq-node'] : []),
+    ].filter((name) => !values.cases || values.cases.split(',').includes(name));
     const profiles: CaseProfile[] = [];
     for (const name of names) {
       log(`profile: ${name}`);

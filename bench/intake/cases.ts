@@ -63,6 +63,12 @@ export const INTAKE_CASES: readonly IntakeCase[] = [
     durable: true,
   },
   {
+    name: 'durablepgq-node',
+    label: '`createNodeListener`, PostgreSQL store + PostgreSQL queue + Redlock',
+    baseline: { name: 'bare-node', atLeast: 0 },
+    durable: true,
+  },
+  {
     name: 'peer',
     label: 'npm `pubsubhubbub` 1.0.2 (the peer)',
     baseline: { name: 'bare-node', atLeast: 0 },

@@ -19,7 +19,7 @@ import {
 } from '@websubsub/core';
 import { createExpressMiddleware } from '@websubsub/express';
 import { createKoaMiddleware } from '@websubsub/koa';
-import { createPostgresStore } from '@websubsub/postgres';
+import { createPostgresQueue, createPostgresStore } from '@websubsub/postgres';
 import { createRedlockLock } from '@websubsub/redlock';
 import { Agenda } from 'agenda';
 import express from 'express';
@@ -105,7 +105,7 @@ function peer(): RequestListener {
 
 /**
  * The roles of the durable cases: PostgreSQL store, Redlock on Redis, and Agenda on Redis
- * (`durable-*`) or on PostgreSQL (`durablepg-*`).
+ * (`durable-*`) or on PostgreSQL (`durablepg-*`), or the PostgreSQL queue (`durablepgq-*`).
  */
 async function durableRoles(): Promise<Pick<SubscriberOptions, 'store' | 'queue' | 'lock'>> {
   const table = process.env['BENCH_TABLE'];
@@ -114,6 +114,13 @@ async function durableRoles(): Promise<Pick<SubscriberOptions, 'store' | 'queue'
 
   const store = createPostgresStore({ connectionString: databaseUrl, table });
   await store.migrate();
+  const lock = createRedlockLock({ clients: [new Redis(redisUrl)], prefix: `${prefix}lock:` });
+
+  if (name.startsWith('durablepgq-')) {
+    const queue = createPostgresQueue({ connectionString: databaseUrl, table: `${table}_jobs` });
+    await queue.migrate();
+    return { store, queue, lock };
+  }
 
   const backend = name.startsWith('durablepg-')
     ? new PostgresBackend({
@@ -128,8 +135,6 @@ async function durableRoles(): Promise<Pick<SubscriberOptions, 'store' | 'queue'
       });
   const agenda = new Agenda({ backend, name: 'bench' });
   await agenda.ready;
-
-  const lock = createRedlockLock({ clients: [new Redis(redisUrl)], prefix: `${prefix}lock:` });
   return { store, queue: createAgendaQueue({ agenda }), lock };
 }
 
@@ -179,7 +184,7 @@ async function listener(): Promise<RequestListener> {
     case 'peer':
       return peer();
     default:
-      if (!/^(core|durable|durablepg)-(node|koa|express)$/.test(name))
+      if (!/^(core|durable|durablepg|durablepgq)-(node|koa|express)$/.test(name))
         throw new Error(`Unknown case ${name}`);
       return websub(name.startsWith('durable'));
   }

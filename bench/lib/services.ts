@@ -59,12 +59,16 @@ export async function checkRedis(): Promise<string | null> {
 /** Drop the tables and Redis keys a case created, whatever state its process ended in. */
 export async function cleanUp(scratch: { table?: string; redisPrefix?: string }): Promise<void> {
   if (scratch.table) {
-    // The queue's table, when Agenda runs on PostgreSQL, is named after the store's.
-    const tables = [scratch.table, `${scratch.table}_jobs`];
+    // The queue's tables, when the queue runs on PostgreSQL, are named after the store's.
     const client = new pg.Client({ connectionString: databaseUrl });
     await client.connect();
     try {
-      for (const table of tables) await client.query(`DROP TABLE IF EXISTS "${table}"`);
+      const { rows } = await client.query<{ name: string }>(
+        `SELECT tablename AS name FROM pg_tables
+          WHERE schemaname = current_schema() AND starts_with(tablename, $1)`,
+        [scratch.table],
+      );
+      for (const { name } of rows) await client.query(`DROP TABLE IF EXISTS "${name}"`);
     } finally {
       await client.end();
     }

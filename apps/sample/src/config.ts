@@ -12,8 +12,11 @@ export interface SampleConfig {
   redisUrl: string | null;
   /** Prefix of every Redis key (Agenda jobs and Redlock locks). */
   redisPrefix: string;
-  /** `agenda` or `memory`: `agenda` by default when REDIS_URL is set. */
-  queue: 'agenda' | 'memory';
+  /**
+   * `agenda`, `postgres` or `memory`: `agenda` by default when REDIS_URL is set. `postgres` is
+   * the PostgreSQL queue of `@websubsub/postgres`, on DATABASE_URL.
+   */
+  queue: 'agenda' | 'postgres' | 'memory';
   /**
    * Seconds an Agenda job stays locked to the instance running it (a crashed one's jobs wait this
    * long).
@@ -66,11 +69,16 @@ const text = (env: NodeJS.ProcessEnv, name: string): string | null => {
   return raw === undefined || raw.trim() === '' ? null : raw.trim();
 };
 
-function queueKind(env: NodeJS.ProcessEnv): 'agenda' | 'memory' {
+function queueKind(env: NodeJS.ProcessEnv): SampleConfig['queue'] {
   const raw = text(env, 'WEBSUBSUB_QUEUE');
   if (raw === null) return text(env, 'REDIS_URL') ? 'agenda' : 'memory';
-  if (raw !== 'agenda' && raw !== 'memory') {
-    throw new ConfigError(`WEBSUBSUB_QUEUE must be agenda or memory, got ${JSON.stringify(raw)}`);
+  if (raw !== 'agenda' && raw !== 'postgres' && raw !== 'memory') {
+    throw new ConfigError(
+      `WEBSUBSUB_QUEUE must be agenda, postgres or memory, got ${JSON.stringify(raw)}`,
+    );
+  }
+  if (raw === 'postgres' && !text(env, 'DATABASE_URL')) {
+    throw new ConfigError('WEBSUBSUB_QUEUE=postgres needs DATABASE_URL');
   }
   if (
     raw === 'agenda' &&

@@ -16,7 +16,7 @@ import { PostgresBackend } from '@agendajs/postgres-backend';
 import { RedisBackend } from '@agendajs/redis-backend';
 import { createAgendaQueue } from '@websubsub/agenda';
 import { createMongoStore } from '@websubsub/mongodb';
-import { createPostgresStore } from '@websubsub/postgres';
+import { createPostgresQueue, createPostgresStore } from '@websubsub/postgres';
 import { createRedlockLock } from '@websubsub/redlock';
 import { Agenda } from 'agenda';
 import { Redis } from 'ioredis';
@@ -109,6 +109,20 @@ async function createQueue(
 ): Promise<{ queue: JobQueue; description: string }> {
   if (config.queue === 'memory') {
     return { queue: createMemoryQueue(), description: 'embedded in-process queue (no REDIS_URL)' };
+  }
+
+  if (config.queue === 'postgres') {
+    const queue = createPostgresQueue({
+      connectionString: withUser(config.databaseUrl as string),
+      table: `${config.postgresTable}_queue`.slice(0, 63),
+      lockTtlMs: config.jobLockLifetime * 1000,
+      logger,
+    });
+    await queue.migrate();
+    return {
+      queue,
+      description: `PostgreSQL queue at ${redact(config.databaseUrl as string)}`,
+    };
   }
 
   const name = `websubsub-sample-${hostname()}-${process.pid}`;

@@ -4,6 +4,7 @@ import { silentLogger } from '@websubsub/core';
 import { startTestHub, type TestHub } from '@websubsub/testing';
 import { expect } from 'chai';
 
+import { ConfigError } from '../src/config.js';
 import { createSampleApp, readConfig, type SampleApp } from '../src/index.js';
 import { withUser } from '../src/roles.js';
 import { freePort } from './helpers-cluster.js';
@@ -31,6 +32,10 @@ for (const [setup, extraEnv] of [
   [
     'PostgreSQL store and Agenda on PostgreSQL (WEBSUBSUB_QUEUE=agenda, no Redis)',
     { DATABASE_URL: REAL.DATABASE_URL, WEBSUBSUB_QUEUE: 'agenda' },
+  ],
+  [
+    'PostgreSQL store and queue (WEBSUBSUB_QUEUE=postgres, no Redis)',
+    { DATABASE_URL: REAL.DATABASE_URL, WEBSUBSUB_QUEUE: 'postgres' },
   ],
 ] as const)
   describe(`sample app on ${setup} against the test hub, over real sockets`, () => {
@@ -350,5 +355,32 @@ describe('sample JSON API: malformed requests', () => {
         404,
       );
     }
+  });
+});
+
+describe('sample configuration: WEBSUBSUB_QUEUE', () => {
+  const database = { DATABASE_URL: 'postgres://127.0.0.1:5432/test' };
+
+  it('picks agenda with REDIS_URL, else memory, when not set', () => {
+    expect(readConfig({ REDIS_URL: 'redis://127.0.0.1:6379' }).queue).to.equal('agenda');
+    expect(readConfig(database).queue).to.equal('memory');
+  });
+
+  it('takes postgres with DATABASE_URL', () => {
+    expect(readConfig({ ...database, WEBSUBSUB_QUEUE: 'postgres' }).queue).to.equal('postgres');
+  });
+
+  it('refuses postgres without DATABASE_URL, naming it', () => {
+    expect(() => readConfig({ WEBSUBSUB_QUEUE: 'postgres' })).to.throw(
+      ConfigError,
+      /WEBSUBSUB_QUEUE=postgres needs DATABASE_URL/,
+    );
+  });
+
+  it('refuses an unknown queue, naming the choices', () => {
+    expect(() => readConfig({ ...database, WEBSUBSUB_QUEUE: 'rabbit' })).to.throw(
+      ConfigError,
+      /agenda, postgres or memory/,
+    );
   });
 });

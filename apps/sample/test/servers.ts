@@ -51,7 +51,9 @@ export async function cleanUp(names: {
     const client = new pg.Client({ connectionString: DATABASE_URL });
     await client.connect().catch(() => undefined);
     await client
-      .query(`DROP TABLE IF EXISTS "${table}", "${table}_notifications", "${table}_jobs"`)
+      .query(
+        `DROP TABLE IF EXISTS "${table}", "${table}_notifications", "${table}_jobs", "${table}_queue", "${table}_queue_schedules"`,
+      )
       .catch(() => undefined);
     await client.end().catch(() => undefined);
   }

@@ -5,4 +5,11 @@ export {
   type MigrateOptions,
   type MigrationResult,
 } from './migrations.js';
-export { DEFAULT_TABLE, MIGRATIONS_TABLE } from './table-names.js';
+export { DEFAULT_QUEUE_TABLE, DEFAULT_TABLE, MIGRATIONS_TABLE } from './table-names.js';
+export {
+  createPostgresQueue,
+  PostgresQueue,
+  QUEUE_SCHEMA_VERSION,
+  type PostgresQueueOptions,
+  type PostgresQueueStats,
+} from './postgres-queue.js';

@@ -5,10 +5,23 @@ import { messageOf } from './driver-errors.js';
 import { tableNames, type TableNames } from './table-names.js';
 
 /** One schema version: the statements that take a table from the version before to this one. */
-type Migration = (names: TableNames) => string[];
+type Migration<Names> = (names: Names) => string[];
+
+/** The names every migrated table has: its key in the migrations table and both tables. */
+interface MigratedNames {
+  base: string;
+  table: string;
+  migrations: string;
+}
+
+/** The migrations of one kind of table, oldest first, and what logs call that table. */
+export interface MigrationPlan<Names extends MigratedNames> {
+  subject: string;
+  steps: readonly Migration<Names>[];
+}
 
 // Never edit a released migration: tables out there are already at its version. Add a new one.
-const MIGRATIONS: readonly Migration[] = [
+const MIGRATIONS: readonly Migration<TableNames>[] = [
   // 1: the subscriptions table, its unique key and the indexes of the upkeep queries.
   ({ table, indexes }) => [
     `CREATE TABLE IF NOT EXISTS ${table} (
@@ -101,12 +114,26 @@ export async function migrate(options: MigrateOptions): Promise<MigrationResult>
   }
 }
 
-/** Apply the missing migrations of one table in one transaction, under the migration lock. */
+/** Apply the missing migrations of one subscriptions table. */
 export async function runMigrations(
   pool: pg.Pool,
   names: TableNames,
   logger: Logger,
 ): Promise<MigrationResult> {
+  return applyMigrations(pool, names, logger, {
+    subject: 'subscriptions table',
+    steps: MIGRATIONS,
+  });
+}
+
+/** Apply the missing migrations of one table in one transaction, under the migration lock. */
+export async function applyMigrations<Names extends MigratedNames>(
+  pool: pg.Pool,
+  names: Names,
+  logger: Logger,
+  plan: MigrationPlan<Names>,
+): Promise<MigrationResult> {
+  const version = plan.steps.length;
   let client: pg.PoolClient;
   try {
     client = await pool.connect();
@@ -143,22 +170,22 @@ export async function runMigrations(
       logger.warn({ table: names.table, from }, 'Table missing though migrated: creating it again');
       from = 0;
     }
-    if (from > SCHEMA_VERSION) {
+    if (from > version) {
       throw new AdapterError(
         'postgres',
-        `${names.table} is at schema version ${from}, newer than this package's ${SCHEMA_VERSION}`,
+        `${names.table} is at schema version ${from}, newer than this package's ${version}`,
         undefined,
       );
     }
 
-    for (const migration of MIGRATIONS.slice(from)) {
+    for (const migration of plan.steps.slice(from)) {
       for (const statement of migration(names)) await client.query(statement);
     }
-    if (from < SCHEMA_VERSION) {
+    if (from < version) {
       await client.query(
         `INSERT INTO ${names.migrations} (table_name, version) VALUES ($1, $2)
           ON CONFLICT (table_name) DO UPDATE SET version = $2, migrated_at = now()`,
-        [names.base, SCHEMA_VERSION],
+        [names.base, version],
       );
     }
     await client.query('COMMIT');
@@ -178,8 +205,8 @@ export async function runMigrations(
     client.release(broken);
   }
 
-  if (from < SCHEMA_VERSION) {
-    logger.info({ table: names.table, from, to: SCHEMA_VERSION }, 'migrated subscriptions table');
+  if (from < version) {
+    logger.info({ table: names.table, from, to: version }, `migrated ${plan.subject}`);
   }
-  return { table: names.table, from, to: SCHEMA_VERSION };
+  return { table: names.table, from, to: version };
 }

@@ -25,20 +25,25 @@ const BASE = /^[A-Za-z_][A-Za-z0-9_]{0,47}$/;
 
 const quote = (identifier: string): string => `"${identifier}"`;
 
-/** Check a table name (`name` or `schema.name`) and derive the quoted names the store uses. */
-export function tableNames(name: string = DEFAULT_TABLE): TableNames {
+/** A checked table name: its parts and a function that qualifies a name like it. */
+interface ParsedName {
+  base: string;
+  qualify: (identifier: string) => string;
+}
+
+function parse(name: string, what: string, longest: RegExp): ParsedName {
   const parts = name.split('.');
   const base = parts.length <= 2 ? parts[parts.length - 1] : undefined;
   const schema = parts.length === 2 ? parts[0] : undefined;
 
   if (
     base === undefined ||
-    !BASE.test(base) ||
+    !longest.test(base) ||
     (schema !== undefined && !SCHEMA.test(schema)) ||
     base === MIGRATIONS_TABLE
   ) {
     throw new InvalidInputError(
-      `Invalid table name ${JSON.stringify(name)}: use letters, digits and underscores, ` +
+      `Invalid ${what} name ${JSON.stringify(name)}: use letters, digits and underscores, ` +
         `optionally after a schema and a dot, at most 48 characters for the table itself, ` +
         `and not ${MIGRATIONS_TABLE}`,
     );
@@ -46,6 +51,12 @@ export function tableNames(name: string = DEFAULT_TABLE): TableNames {
 
   const qualify = (identifier: string): string =>
     schema === undefined ? quote(identifier) : `${quote(schema)}.${quote(identifier)}`;
+  return { base, qualify };
+}
+
+/** Check a table name (`name` or `schema.name`) and derive the quoted names the store uses. */
+export function tableNames(name: string = DEFAULT_TABLE): TableNames {
+  const { base, qualify } = parse(name, 'table', BASE);
   return {
     base,
     table: qualify(base),
@@ -56,5 +67,38 @@ export function tableNames(name: string = DEFAULT_TABLE): TableNames {
       retry: quote(`${base}_retry_idx`),
       handler: quote(`${base}_handler_idx`),
     },
+  };
+}
+
+/** The jobs table a queue uses when given none. */
+export const DEFAULT_QUEUE_TABLE = 'websubsub_jobs';
+
+/** The quoted names of one jobs table and of everything that belongs to it. */
+export interface QueueTableNames {
+  /** The jobs table's own name, without schema: its key in the migrations table. */
+  base: string;
+  /** The jobs table, quoted and qualified as it was given. */
+  table: string;
+  /** The schedules of recurring jobs, `<table>_schedules` beside the jobs table. */
+  schedules: string;
+  /** The migrations table, quoted and qualified like the jobs table. */
+  migrations: string;
+  /** The index that claims walk, quoted. */
+  claimIndex: string;
+  /** The notification channel that wakes consumers: the table's own name, unquoted. */
+  channel: string;
+}
+
+/** Check a jobs table name (`name` or `schema.name`) and derive the names the queue uses. */
+export function queueTableNames(name: string = DEFAULT_QUEUE_TABLE): QueueTableNames {
+  // `_schedules_pkey`, the longest name derived from it, leaves 48 characters of 63.
+  const { base, qualify } = parse(name, 'jobs table', BASE);
+  return {
+    base,
+    table: qualify(base),
+    schedules: qualify(`${base}_schedules`),
+    migrations: qualify(MIGRATIONS_TABLE),
+    claimIndex: quote(`${base}_claim_idx`),
+    channel: base,
   };
 }
