@@ -223,6 +223,7 @@ export class PostgresQueue implements JobQueue {
   private extendTimer: NodeJS.Timeout | null = null;
   private scheduleTimer: { at: number; timer: NodeJS.Timeout } | null = null;
   private schedulesRunning = false;
+  private schedulesAgain = false;
 
   private listener: pg.PoolClient | null = null;
   private listening: Promise<void> | null = null;
@@ -706,9 +707,15 @@ export class PostgresQueue implements JobQueue {
    * waiting or running skips its turn rather than stack runs.
    */
   private async runSchedules(): Promise<void> {
-    if (this.schedulesRunning || !this.started || this.kinds.size === 0) return;
+    if (!this.started || this.kinds.size === 0) return;
+    if (this.schedulesRunning) {
+      // A wake-up during a run in flight is not lost: the run goes again once it is done.
+      this.schedulesAgain = true;
+      return;
+    }
 
     this.schedulesRunning = true;
+    this.schedulesAgain = false;
     try {
       const { rows } = await this.query<{ queued: string[] | null; next_in_ms: number | null }>(
         'schedules',
@@ -745,6 +752,7 @@ export class PostgresQueue implements JobQueue {
     } finally {
       this.schedulesRunning = false;
       this.settle();
+      if (this.schedulesAgain) void this.runSchedules();
     }
   }
 

@@ -197,9 +197,13 @@ export class PostgresStore implements SubscriptionStore {
 
   async get(id: string): Promise<Subscription | null> {
     if (hasNul(id)) return null;
+    // Read on every delivery: prepared once per connection rather than parsed every time.
     const { rows } = await this.execute(
       'get',
-      `SELECT ${SELECT_LIST} FROM ${this.table} WHERE id = $1`,
+      {
+        name: `websubsub get ${this.table}`,
+        text: `SELECT ${SELECT_LIST} FROM ${this.table} WHERE id = $1`,
+      },
       [id],
     );
     return rows[0] ? fromRow(rows[0]) : null;
@@ -378,14 +382,16 @@ export class PostgresStore implements SubscriptionStore {
    */
   private async execute<Row extends pg.QueryResultRow = SubscriptionRow>(
     operation: string,
-    text: string,
+    statement: string | { name: string; text: string },
     values: unknown[],
     duplicate?: () => Promise<DuplicateSubscriptionError>,
   ): Promise<pg.QueryResult<Row>> {
     await this.ready();
 
     try {
-      return await this.pool.query<Row>(text, values);
+      return await this.pool.query<Row>(
+        typeof statement === 'string' ? { text: statement, values } : { ...statement, values },
+      );
     } catch (error) {
       if (duplicate && isUniqueViolation(error)) throw await duplicate();
       throw new AdapterError('postgres', `${operation} failed: ${messageOf(error)}`, error);

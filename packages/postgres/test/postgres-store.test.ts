@@ -349,13 +349,12 @@ describePostgres('PostgresStore', function () {
       const table = randomName('subscriptions');
       const pool = new pg.Pool({ connectionString: inSchema(database), max: 2 });
       const log: Array<{ text: string; values: unknown[]; rows: number }> = [];
-      const query = pool.query.bind(pool) as (
-        text: string,
-        values?: unknown[],
-      ) => Promise<pg.QueryResult>;
+      type Statement = { text: string; values?: unknown[]; name?: string };
+      const query = pool.query.bind(pool) as (statement: Statement) => Promise<pg.QueryResult>;
       // Record every statement the store sends and how many rows came back.
-      (pool as unknown as { query: typeof query }).query = async (text, values = []) => {
-        const result = await query(text, values);
+      (pool as unknown as { query: typeof query }).query = async (statement) => {
+        const result = await query(statement);
+        const { text, values = [] } = statement;
         log.push({ text, values, rows: result.rowCount ?? 0 });
         return result;
       };
