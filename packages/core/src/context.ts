@@ -114,6 +114,7 @@ export interface SubscriberSettings {
   retryBackoffMaxMs: number;
   maxRetries: Record<SubscriptionCounter, number>;
   sweepPageSize: number;
+  sweepConcurrency: number;
   dedupeWindowMs: number;
 }
 

@@ -118,6 +118,11 @@ export interface SubscriberOptions {
   maxRetries?: Partial<Record<SubscriptionCounter, number>>;
   /** Records per page in the sweeps. @default 500 */
   sweepPageSize?: number;
+  /**
+   * Records of a page a sweep works on at once (each takes its lock, its store update and its
+   * enqueue: round trips that overlap rather than add up). @default 8
+   */
+  sweepConcurrency?: number;
   /** Attempts of a delivery whose handler throws, before it is reported failed. @default 5 */
   deliveryAttempts?: number;
   /** Delay before a failed delivery's first retry, doubling after each. @default 2000 */
@@ -227,6 +232,7 @@ function resolveSettings(options: SubscriberOptions): SubscriberSettings {
       ...options.maxRetries,
     },
     sweepPageSize: options.sweepPageSize ?? 500,
+    sweepConcurrency: Math.max(1, Math.floor(options.sweepConcurrency ?? 8)),
     dedupeWindowMs: options.dedupeWindowMs ?? 0,
   };
 }

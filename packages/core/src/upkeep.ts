@@ -17,15 +17,35 @@ export interface SweepReport {
 
 const emptyReport = (): SweepReport => ({ examined: 0, queued: 0, busy: 0, gaveUp: 0 });
 
-/** Walk every page of a query, one page in memory at a time. */
+/**
+ * Walk every page of a query, one page in memory at a time, visiting up to `concurrency` of a
+ * page's records at once. A failing visit ends the sweep once the visits under way are done.
+ */
 async function eachPage(
   fetch: (after: string | undefined) => Promise<Page>,
   visit: (record: Subscription) => Promise<void>,
+  concurrency: number,
 ): Promise<void> {
   let after: string | undefined;
   do {
     const page = await fetch(after);
-    for (const record of page.items) await visit(record);
+    let next = 0;
+    let failed = false;
+    const worker = async (): Promise<void> => {
+      while (!failed && next < page.items.length) {
+        const record = page.items[next++] as Subscription;
+        try {
+          await visit(record);
+        } catch (error) {
+          failed = true;
+          throw error;
+        }
+      }
+    };
+    const workers = Array.from({ length: Math.min(concurrency, page.items.length) }, worker);
+    const outcomes = await Promise.allSettled(workers);
+    const failure = outcomes.find((outcome) => outcome.status === 'rejected');
+    if (failure) throw (failure as PromiseRejectedResult).reason;
     after = page.next ?? undefined;
   } while (after !== undefined);
 }
@@ -83,6 +103,7 @@ export async function refreshSubscriptions(context: SubscriberContext): Promise<
       });
       if (!locked) report.busy++;
     },
+    context.settings.sweepConcurrency,
   );
 
   if (report.examined > 0) context.logger.info({ ...report }, 'Refresh sweep done');
@@ -117,6 +138,7 @@ export async function retryFailed(context: SubscriberContext): Promise<SweepRepo
       });
       if (!locked) report.busy++;
     },
+    context.settings.sweepConcurrency,
   );
 
   if (report.examined > 0) context.logger.info({ ...report }, 'Retry sweep done');
