@@ -28,9 +28,14 @@ async function main(): Promise<void> {
 
   let stopping = false;
   const stop = (signal: string) => {
-    if (stopping) return;
+    if (stopping) {
+      // A second signal does not wait for a job that may never end: durable jobs still
+      // running are run again by another instance once their locks run out.
+      logger.warn({ signal }, 'Second signal: exiting without waiting for running jobs');
+      process.exit(1);
+    }
     stopping = true;
-    logger.info({ signal }, 'Shutting down: draining running jobs');
+    logger.info({ signal }, 'Shutting down: draining running jobs (a second signal exits now)');
     sample
       .close()
       .then(() => process.exit(0))

@@ -62,6 +62,17 @@ export function withUser(databaseUrl: string): string {
   return url.toString();
 }
 
+/**
+ * A pool whose idle connections may fail (PostgreSQL restarted, a connection terminated)
+ * without ending the process: pg emits 'error' on the pool, fatal when nobody listens.
+ */
+function watched(pool: pg.Pool, logger: Logger): pg.Pool {
+  pool.on('error', (error: Error) =>
+    logger.warn({ error: error.message }, 'Idle PostgreSQL connection failed'),
+  );
+  return pool;
+}
+
 /** Connections opened for the roles, shared where two roles use one server. */
 interface Connections {
   mongo: MongoClient | null;
@@ -149,7 +160,10 @@ async function createQueue(
     };
   }
 
-  const pool = new pg.Pool({ connectionString: withUser(config.databaseUrl as string) });
+  const pool = watched(
+    new pg.Pool({ connectionString: withUser(config.databaseUrl as string) }),
+    logger,
+  );
   await pool.query('SELECT 1');
   connections.closers.push(() => pool.end());
   const jobs = `${config.postgresTable}_jobs`.slice(0, 63);
@@ -208,12 +222,16 @@ async function createStore(
 
 async function createNotificationLog(
   config: SampleConfig,
+  logger: Logger,
   connections: Connections,
 ): Promise<NotificationLog> {
   if (!config.databaseUrl || config.mongodbUrl) {
     return new MemoryNotificationLog(config.notificationsKept);
   }
-  const pool = new pg.Pool({ connectionString: withUser(config.databaseUrl), max: 4 });
+  const pool = watched(
+    new pg.Pool({ connectionString: withUser(config.databaseUrl), max: 4 }),
+    logger,
+  );
   connections.closers.push(() => pool.end());
   return PostgresNotificationLog.open(
     pool,
@@ -233,7 +251,7 @@ export async function createRoles(config: SampleConfig, logger: Logger): Promise
     const store = await createStore(config, logger, connections);
     const queue = await createQueue(config, logger, connections);
     const lock = await createLock(config, logger, connections);
-    const notifications = await createNotificationLog(config, connections);
+    const notifications = await createNotificationLog(config, logger, connections);
     return {
       store: store.store,
       queue: queue.queue,

@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { silentLogger } from '@websubsub/core';
 import { startTestHub, type TestHub } from '@websubsub/testing';
 import { expect } from 'chai';
+import pg from 'pg';
 
 import { ConfigError } from '../src/config.js';
 import { createSampleApp, readConfig, type SampleApp } from '../src/index.js';
@@ -382,5 +383,51 @@ describe('sample configuration: WEBSUBSUB_QUEUE', () => {
       ConfigError,
       /agenda, postgres or memory/,
     );
+  });
+});
+
+describe('sample app on PostgreSQL (WEBSUBSUB_QUEUE=postgres): its connections terminated', () => {
+  const suffix = randomUUID().slice(0, 8);
+  const names = { WEBSUBSUB_POSTGRES_TABLE: `websubsub_kill_${suffix}` };
+  let sample: SampleApp | undefined;
+
+  after(async () => {
+    await sample?.close();
+    await cleanUp(names);
+  });
+
+  it('keeps serving: no pool lets a failed idle connection end the process', async function () {
+    await requireServers(this);
+    const admin = new pg.Client({ connectionString: REAL.DATABASE_URL });
+    await admin.connect();
+    try {
+      const pids = async () =>
+        (
+          await admin.query<{ pid: number }>(
+            'SELECT pid FROM pg_stat_activity WHERE datname = current_database()',
+          )
+        ).rows.map((row) => row.pid);
+      const before = new Set(await pids());
+
+      let api: string;
+      ({ sample, api } = await startSample({
+        DATABASE_URL: REAL.DATABASE_URL,
+        WEBSUBSUB_QUEUE: 'postgres',
+        ...names,
+      }));
+      // Every pool opens connections: the store, the queue and the notifications log.
+      expect((await fetch(`${api}/subscriptions`)).status).to.equal(200);
+      expect((await fetch(`${api}/notifications`)).status).to.equal(200);
+
+      const theirs = (await pids()).filter((pid) => !before.has(pid));
+      expect(theirs.length).to.be.at.least(3);
+      await admin.query('SELECT pg_terminate_backend(pid) FROM unnest($1::int[]) AS pid', [theirs]);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+
+      expect((await fetch(`${api}/subscriptions`)).status).to.equal(200);
+      expect((await fetch(`${api}/notifications`)).status).to.equal(200);
+    } finally {
+      await admin.end();
+    }
   });
 });

@@ -757,8 +757,9 @@ export class Subscriber implements CallbackEndpoint {
   }
 }
 
+/** A job's data fit for a log line: a delivery's body and the hub's headers left out. */
 function redact(data: Record<string, unknown>): Record<string, unknown> {
-  const { body: _body, ...rest } = data;
+  const { body: _body, headers: _headers, ...rest } = data;
   return rest;
 }
 

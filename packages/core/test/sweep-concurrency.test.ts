@@ -72,7 +72,7 @@ describe('sweeps work on several records of a page at once', () => {
 
     expect(report).to.include({ examined: 25, queued: 25, busy: 0 });
     expect(lock.most).to.equal(4);
-    const { items } = await store.list({ limit: 100 });
+    const { items } = await store.list({}, { limit: 100 });
     expect(items.map((record) => record.subscribeStatus)).to.deep.equal(
       Array(25).fill('requesting'),
     );

@@ -9,3 +9,12 @@ export function messageOf(error: unknown): string {
   if (!(error instanceof Error)) return String(error);
   return error.message || (error as { code?: string }).code || error.name;
 }
+
+/** An error as a log line wants it: its message and driver code, not the connection it holds. */
+export function briefly(error: unknown): { error: string; code?: string } {
+  const code = (error as { code?: unknown } | null)?.code;
+  return {
+    error: error instanceof Error ? error.message : String(error),
+    ...(typeof code === 'string' ? { code } : {}),
+  };
+}

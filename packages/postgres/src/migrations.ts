@@ -1,7 +1,7 @@
 import { AdapterError, InvalidInputError, silentLogger, type Logger } from '@websubsub/core';
 import pg from 'pg';
 
-import { messageOf } from './driver-errors.js';
+import { briefly, messageOf } from './driver-errors.js';
 import { tableNames, type TableNames } from './table-names.js';
 
 /** One schema version: the statements that take a table from the version before to this one. */
@@ -106,7 +106,7 @@ export async function migrate(options: MigrateOptions): Promise<MigrationResult>
     throw new InvalidInputError('migrate needs a pool or a connectionString');
   }
   const pool = new pg.Pool({ connectionString: options.connectionString, max: 1 });
-  pool.on('error', (error) => logger.warn({ err: error }, 'idle PostgreSQL connection failed'));
+  pool.on('error', (error) => logger.warn(briefly(error), 'idle PostgreSQL connection failed'));
   try {
     return await runMigrations(pool, names, logger);
   } finally {

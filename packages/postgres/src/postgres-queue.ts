@@ -14,7 +14,7 @@ import {
 } from '@websubsub/core';
 import pg from 'pg';
 
-import { messageOf } from './driver-errors.js';
+import { briefly, messageOf } from './driver-errors.js';
 import { applyMigrations, type MigrationPlan, type MigrationResult } from './migrations.js';
 import { queueTableNames, type QueueTableNames } from './table-names.js';
 
@@ -165,6 +165,11 @@ function toJson(name: string, data: JobData): string {
   if (/(?:^|[^\\])(?:\\\\)*\\u0000/.test(json)) {
     throw new InvalidInputError(`${ADAPTER}: job ${name} carries the character U+0000`);
   }
+  // JSON.stringify escapes a surrogate only when it is unpaired; jsonb refuses those escapes,
+  // and would fail every job of the INSERT with it.
+  if (/(?:^|[^\\])(?:\\\\)*\\ud[89a-f][0-9a-f]{2}/i.test(json)) {
+    throw new InvalidInputError(`${ADAPTER}: job ${name} carries an unpaired UTF-16 surrogate`);
+  }
   return json;
 }
 
@@ -258,7 +263,10 @@ export class PostgresQueue implements JobQueue {
     // listens. The application listens on its own pool; this one is ours to watch.
     if (this.ownsPool) {
       this.pool.on('error', (error) =>
-        this.logger.warn({ err: error, table: this.table }, 'idle PostgreSQL connection failed'),
+        this.logger.warn(
+          { ...briefly(error), table: this.table },
+          'idle PostgreSQL connection failed',
+        ),
       );
     }
   }
@@ -616,6 +624,7 @@ export class PostgresQueue implements JobQueue {
     if (this.finished.size === 0) return;
 
     const ids = [...this.finished.keys()].slice(0, this.batchSize * 4);
+    let deletedAll = false;
     this.deleting = (async () => {
       try {
         const { rows } = await this.query<{ id: string }>(
@@ -632,6 +641,7 @@ export class PostgresQueue implements JobQueue {
           // A job already gone was deleted by a process that took it over and reported it.
           if (then && deleted.has(id)) then();
         }
+        deletedAll = true;
       } catch (error) {
         // The ids stay: the next poll tries again, and their locks are extended meanwhile.
         this.backgroundFailure('delete', error);
@@ -643,7 +653,9 @@ export class PostgresQueue implements JobQueue {
     } finally {
       this.deleting = null;
     }
-    if (this.finished.size > 0 && ids.length === this.batchSize * 4) this.scheduleDeletes();
+    // Jobs that finished during this delete go in the next one at once; after a failure they
+    // wait for the poll, so that a server away is not asked again and again.
+    if (this.finished.size > 0 && deletedAll) this.scheduleDeletes();
     else this.settle();
   }
 

@@ -15,7 +15,7 @@ import {
 } from '@websubsub/core';
 import pg from 'pg';
 
-import { isUniqueViolation, messageOf } from './driver-errors.js';
+import { briefly, isUniqueViolation, messageOf } from './driver-errors.js';
 import { runMigrations, type MigrationResult } from './migrations.js';
 import {
   COLUMNS,
@@ -167,7 +167,10 @@ export class PostgresStore implements SubscriptionStore {
     // listens. The application listens on its own pool; this one is ours to watch.
     if (this.ownsPool) {
       this.pool.on('error', (error) =>
-        this.logger.warn({ err: error, table: this.table }, 'idle PostgreSQL connection failed'),
+        this.logger.warn(
+          { ...briefly(error), table: this.table },
+          'idle PostgreSQL connection failed',
+        ),
       );
     }
   }

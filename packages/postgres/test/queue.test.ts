@@ -146,17 +146,22 @@ describePostgres('PostgresQueue', function () {
       expect(queue.stats().inserts).to.equal(2);
     });
 
-    it('rejects every enqueue of a failed INSERT, and data jsonb cannot hold', async function () {
+    it('rejects every enqueue of a failed INSERT, and alone data jsonb cannot hold', async function () {
       const queue = open();
       queue.define('deliver', async () => {});
       await queue.migrate();
 
       const bad = queue.enqueue('deliver', { text: 'nul \u0000 here' });
+      const lone = queue.enqueue('deliver', { text: 'lone \ud800 surrogate' });
       const good = queue.enqueue('deliver', { text: 'a backslash then u0000: \\u0000' });
+      const paired = queue.enqueue('deliver', { text: 'a pair: \ud83d\ude00, text: \\ud800' });
       await rejects(bad, InvalidInputError);
+      await rejects(lone, InvalidInputError);
       await good;
+      await paired;
       expect((await rows()).map((row) => row.data)).to.deep.equal([
         { text: 'a backslash then u0000: \\u0000' },
+        { text: 'a pair: \ud83d\ude00, text: \\ud800' },
       ]);
 
       await database.pool.query(`DROP TABLE ${quotedTable()}`);
