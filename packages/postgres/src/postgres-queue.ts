@@ -54,7 +54,8 @@ export interface PostgresQueueOptions {
   /** Jobs of a kind running at once here, for kinds defined without their own. @default 10 */
   concurrency?: number;
   /**
-   * Where migrations, failed background queries, lost locks and jobs failed for good are reported.
+   * Where migrations, failed background queries, lost locks and jobs failed for good (when no
+   * `onFailure` listener takes them) are reported.
    * @default silentLogger
    */
   logger?: Logger;
@@ -672,9 +673,12 @@ export class PostgresQueue implements JobQueue {
           RETURNING id::text AS id`,
         [ids, this.lockTtlMs, this.worker],
       );
-      if (rows.length < ids.length) {
+      // Finished jobs may be gone already (deleted, the answer lost): only running ones count.
+      const extended = new Set(rows.map((row) => row.id));
+      const lost = ids.filter((id) => this.running.has(id) && !extended.has(id)).length;
+      if (lost > 0) {
         this.logger.warn(
-          { table: this.table, lost: ids.length - rows.length },
+          { table: this.table, lost },
           'Running jobs lost their lock: another process may run them again',
         );
       }
@@ -684,7 +688,10 @@ export class PostgresQueue implements JobQueue {
   }
 
   private report(name: string, data: JobData, error: unknown): void {
-    this.logger.error({ job: name, err: error, table: this.table }, 'Job failed for good');
+    // The listeners (a subscriber among them) report it; the queue only when nobody listens.
+    if (this.listeners.length === 0) {
+      this.logger.error({ job: name, err: error, table: this.table }, 'Job failed for good');
+    }
     for (const listener of this.listeners) {
       // A throwing listener must not break the queue's bookkeeping of the job.
       try {
