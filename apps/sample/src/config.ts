@@ -18,6 +18,11 @@ export interface SampleConfig {
    */
   queue: 'agenda' | 'postgres' | 'memory';
   /**
+   * `redlock`, `postgres` or `memory`: `redlock` by default when REDIS_URL is set. `postgres`
+   * keeps locks in a table on DATABASE_URL, so that instances need no Redis.
+   */
+  lock: 'redlock' | 'postgres' | 'memory';
+  /**
    * Seconds an Agenda job stays locked to the instance running it (a crashed one's jobs wait this
    * long).
    */
@@ -91,6 +96,23 @@ function queueKind(env: NodeJS.ProcessEnv): SampleConfig['queue'] {
   return raw;
 }
 
+function lockKind(env: NodeJS.ProcessEnv): SampleConfig['lock'] {
+  const raw = text(env, 'WEBSUBSUB_LOCK');
+  if (raw === null) return text(env, 'REDIS_URL') ? 'redlock' : 'memory';
+  if (raw !== 'redlock' && raw !== 'postgres' && raw !== 'memory') {
+    throw new ConfigError(
+      `WEBSUBSUB_LOCK must be redlock, postgres or memory, got ${JSON.stringify(raw)}`,
+    );
+  }
+  if (raw === 'redlock' && !text(env, 'REDIS_URL')) {
+    throw new ConfigError('WEBSUBSUB_LOCK=redlock needs REDIS_URL');
+  }
+  if (raw === 'postgres' && !text(env, 'DATABASE_URL')) {
+    throw new ConfigError('WEBSUBSUB_LOCK=postgres needs DATABASE_URL');
+  }
+  return raw;
+}
+
 function token(env: NodeJS.ProcessEnv): string | null {
   const value = text(env, 'WEBSUBSUB_DASHBOARD_TOKEN');
   if (value !== null && value.length < 8) {
@@ -113,6 +135,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): SampleConfig {
     redisUrl: text(env, 'REDIS_URL'),
     redisPrefix: text(env, 'WEBSUBSUB_REDIS_PREFIX') ?? 'websubsub:',
     queue: queueKind(env),
+    lock: lockKind(env),
     jobLockLifetime: seconds(env, 'WEBSUBSUB_JOB_LOCK_LIFETIME', 30),
     defaultHub: text(env, 'WEBSUBSUB_DEFAULT_HUB'),
     blockPrivateAddresses: text(env, 'WEBSUBSUB_BLOCK_PRIVATE_ADDRESSES') === 'true',

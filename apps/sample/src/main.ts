@@ -20,7 +20,10 @@ async function main(): Promise<void> {
   );
   logger.info({}, `Notifications kept in ${description.notifications.replace(/^in /, '')}`);
   if (description.lock.startsWith('embedded') && !description.queue.startsWith('embedded')) {
-    logger.warn({}, 'The lock is in-process: run several instances only with REDIS_URL set');
+    logger.warn(
+      {},
+      'The lock is in-process: run several instances only with REDIS_URL or WEBSUBSUB_LOCK=postgres',
+    );
   }
 
   const port = await sample.listen();

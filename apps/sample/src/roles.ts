@@ -16,7 +16,7 @@ import { PostgresBackend } from '@agendajs/postgres-backend';
 import { RedisBackend } from '@agendajs/redis-backend';
 import { createAgendaQueue } from '@websubsub/agenda';
 import { createMongoStore } from '@websubsub/mongodb';
-import { createPostgresQueue, createPostgresStore } from '@websubsub/postgres';
+import { createPostgresLock, createPostgresQueue, createPostgresStore } from '@websubsub/postgres';
 import { createRedlockLock } from '@websubsub/redlock';
 import { Agenda } from 'agenda';
 import { Redis } from 'ioredis';
@@ -180,8 +180,19 @@ async function createLock(
   logger: Logger,
   connections: Connections,
 ): Promise<{ lock: LockProvider; description: string }> {
-  if (!config.redisUrl) {
-    return { lock: createMemoryLock(), description: 'embedded in-process lock (no REDIS_URL)' };
+  if (config.lock === 'postgres') {
+    const lock = createPostgresLock({
+      connectionString: withUser(config.databaseUrl as string),
+      table: `${config.postgresTable}_locks`.slice(0, 63),
+      logger,
+    });
+    await lock.migrate();
+    connections.closers.push(() => lock.close());
+    return { lock, description: `PostgreSQL locks at ${redact(config.databaseUrl as string)}` };
+  }
+  if (config.lock === 'memory' || !config.redisUrl) {
+    const why = config.redisUrl ? 'WEBSUBSUB_LOCK=memory' : 'no REDIS_URL';
+    return { lock: createMemoryLock(), description: `embedded in-process lock (${why})` };
   }
   const redis = await redisClient(config, logger, connections);
   return {

@@ -24,11 +24,36 @@ import {
 } from './helpers-cluster.js';
 import { cleanUp, requireServers } from './servers.js';
 
-for (const { instanceCount, subscriptionCount, deliveryCount } of [
-  { instanceCount: 2, subscriptionCount: 10, deliveryCount: 100 },
-  { instanceCount: 3, subscriptionCount: 15, deliveryCount: 150 },
+const POSTGRES_ALONE = {
+  DATABASE_URL: SERVERS.DATABASE_URL,
+  WEBSUBSUB_QUEUE: 'postgres',
+  WEBSUBSUB_LOCK: 'postgres',
+};
+
+for (const { instanceCount, subscriptionCount, deliveryCount, servers, sharing } of [
+  {
+    instanceCount: 2,
+    subscriptionCount: 10,
+    deliveryCount: 100,
+    servers: SERVERS,
+    sharing: 'PostgreSQL and Redis',
+  },
+  {
+    instanceCount: 3,
+    subscriptionCount: 15,
+    deliveryCount: 150,
+    servers: SERVERS,
+    sharing: 'PostgreSQL and Redis',
+  },
+  {
+    instanceCount: 2,
+    subscriptionCount: 10,
+    deliveryCount: 100,
+    servers: POSTGRES_ALONE,
+    sharing: 'PostgreSQL alone (its queue and locks, no Redis)',
+  },
 ]) {
-  describe(`${instanceCount} sample processes sharing PostgreSQL and Redis, a hub sending to any of them`, function () {
+  describe(`${instanceCount} sample processes sharing ${sharing}, a hub sending to any of them`, function () {
     this.timeout(60_000);
     const names = isolation('multi');
     let hub: TestHub;
@@ -43,7 +68,7 @@ for (const { instanceCount, subscriptionCount, deliveryCount } of [
       forwarder = await startForwarder();
       instances = await startInstances(
         instanceCount,
-        { ...SERVERS, ...FAST_UPKEEP, ...names, SITE_URL: forwarder.url },
+        { ...servers, ...FAST_UPKEEP, ...names, SITE_URL: forwarder.url },
         forwarder,
       );
     });

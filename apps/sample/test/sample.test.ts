@@ -35,8 +35,8 @@ for (const [setup, extraEnv] of [
     { DATABASE_URL: REAL.DATABASE_URL, WEBSUBSUB_QUEUE: 'agenda' },
   ],
   [
-    'PostgreSQL store and queue (WEBSUBSUB_QUEUE=postgres, no Redis)',
-    { DATABASE_URL: REAL.DATABASE_URL, WEBSUBSUB_QUEUE: 'postgres' },
+    'PostgreSQL store, queue and locks (WEBSUBSUB_QUEUE=postgres, WEBSUBSUB_LOCK=postgres)',
+    { DATABASE_URL: REAL.DATABASE_URL, WEBSUBSUB_QUEUE: 'postgres', WEBSUBSUB_LOCK: 'postgres' },
   ],
 ] as const)
   describe(`sample app on ${setup} against the test hub, over real sockets`, () => {
@@ -386,7 +386,7 @@ describe('sample configuration: WEBSUBSUB_QUEUE', () => {
   });
 });
 
-describe('sample app on PostgreSQL (WEBSUBSUB_QUEUE=postgres): its connections terminated', () => {
+describe('sample app on PostgreSQL alone (queue and locks too): its connections terminated', () => {
   const suffix = randomUUID().slice(0, 8);
   const names = { WEBSUBSUB_POSTGRES_TABLE: `websubsub_kill_${suffix}` };
   let sample: SampleApp | undefined;
@@ -413,9 +413,10 @@ describe('sample app on PostgreSQL (WEBSUBSUB_QUEUE=postgres): its connections t
       ({ sample, api } = await startSample({
         DATABASE_URL: REAL.DATABASE_URL,
         WEBSUBSUB_QUEUE: 'postgres',
+        WEBSUBSUB_LOCK: 'postgres',
         ...names,
       }));
-      // Every pool opens connections: the store, the queue and the notifications log.
+      // Every pool opens connections: the store, the queue, the locks, the notifications log.
       expect((await fetch(`${api}/subscriptions`)).status).to.equal(200);
       expect((await fetch(`${api}/notifications`)).status).to.equal(200);
 
@@ -429,5 +430,29 @@ describe('sample app on PostgreSQL (WEBSUBSUB_QUEUE=postgres): its connections t
     } finally {
       await admin.end();
     }
+  });
+});
+
+describe('sample configuration: WEBSUBSUB_LOCK', () => {
+  it('picks redlock with REDIS_URL, else memory, when not set', () => {
+    expect(readConfig({ REDIS_URL: 'redis://127.0.0.1:6379' }).lock).to.equal('redlock');
+    expect(readConfig({ DATABASE_URL: 'postgres://127.0.0.1:5432/test' }).lock).to.equal('memory');
+  });
+
+  it('takes postgres with DATABASE_URL, and refuses it without', () => {
+    const env = { DATABASE_URL: 'postgres://127.0.0.1:5432/test', WEBSUBSUB_LOCK: 'postgres' };
+    expect(readConfig(env).lock).to.equal('postgres');
+    expect(() => readConfig({ WEBSUBSUB_LOCK: 'postgres' })).to.throw(
+      ConfigError,
+      /WEBSUBSUB_LOCK=postgres needs DATABASE_URL/,
+    );
+  });
+
+  it('refuses redlock without REDIS_URL and an unknown lock, naming the choices', () => {
+    expect(() => readConfig({ WEBSUBSUB_LOCK: 'redlock' })).to.throw(ConfigError, /REDIS_URL/);
+    expect(() => readConfig({ WEBSUBSUB_LOCK: 'zookeeper' })).to.throw(
+      ConfigError,
+      /redlock, postgres or memory/,
+    );
   });
 });

@@ -5,7 +5,13 @@ export {
   type MigrateOptions,
   type MigrationResult,
 } from './migrations.js';
-export { DEFAULT_QUEUE_TABLE, DEFAULT_TABLE, MIGRATIONS_TABLE } from './table-names.js';
+export {
+  DEFAULT_LOCK_TABLE,
+  DEFAULT_QUEUE_TABLE,
+  DEFAULT_TABLE,
+  MIGRATIONS_TABLE,
+} from './table-names.js';
+export { createPostgresLock, PostgresLock, type PostgresLockOptions } from './postgres-lock.js';
 export {
   createPostgresQueue,
   PostgresQueue,

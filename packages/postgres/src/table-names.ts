@@ -102,3 +102,22 @@ export function queueTableNames(name: string = DEFAULT_QUEUE_TABLE): QueueTableN
     channel: base,
   };
 }
+
+/** The locks table a lock provider uses when given none. */
+export const DEFAULT_LOCK_TABLE = 'websubsub_locks';
+
+/** The quoted names of one locks table. */
+export interface LockTableNames {
+  /** The locks table's own name, without schema: its key in the migrations table. */
+  base: string;
+  /** The locks table, quoted and qualified as it was given. */
+  table: string;
+  /** The migrations table, quoted and qualified like the locks table. */
+  migrations: string;
+}
+
+/** Check a locks table name (`name` or `schema.name`) and derive the names the lock uses. */
+export function lockTableNames(name: string = DEFAULT_LOCK_TABLE): LockTableNames {
+  const { base, qualify } = parse(name, 'locks table', BASE);
+  return { base, table: qualify(base), migrations: qualify(MIGRATIONS_TABLE) };
+}
