@@ -11,7 +11,8 @@ import {
 } from '@websubsub/core';
 import pg from 'pg';
 
-import { briefly, messageOf } from './driver-errors.js';
+import { messageOf } from './driver-errors.js';
+import { adapterPool } from './pool.js';
 import { applyMigrations, type MigrationPlan, type MigrationResult } from './migrations.js';
 import { lockTableNames, type LockTableNames } from './table-names.js';
 
@@ -62,25 +63,15 @@ export class PostgresLock implements LockProvider {
   private migrating: Promise<MigrationResult> | null = null;
 
   constructor(options: PostgresLockOptions) {
-    if (options.pool && options.connectionString) {
-      throw new InvalidInputError(`${ADAPTER}: give a pool or a connectionString, not both`);
-    }
-    if (!options.pool && !options.connectionString) {
-      throw new InvalidInputError(`${ADAPTER}: a pool or a connectionString is needed`);
-    }
     this.names = lockTableNames(options.table);
     this.autoMigrate = options.migrate ?? true;
     this.logger = options.logger ?? silentLogger;
-    this.ownsPool = !options.pool;
-    this.pool = options.pool ?? new pg.Pool({ connectionString: options.connectionString });
-    if (this.ownsPool) {
-      this.pool.on('error', (error) =>
-        this.logger.warn(
-          { ...briefly(error), table: this.names.table },
-          'idle PostgreSQL connection failed',
-        ),
-      );
-    }
+    ({ pool: this.pool, ownsPool: this.ownsPool } = adapterPool(
+      ADAPTER,
+      options,
+      this.logger,
+      this.names.table,
+    ));
   }
 
   /** The locks table, quoted and qualified as given. */

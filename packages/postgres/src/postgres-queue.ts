@@ -14,7 +14,8 @@ import {
 } from '@websubsub/core';
 import pg from 'pg';
 
-import { briefly, messageOf } from './driver-errors.js';
+import { messageOf } from './driver-errors.js';
+import { adapterPool } from './pool.js';
 import { applyMigrations, type MigrationPlan, type MigrationResult } from './migrations.js';
 import { queueTableNames, type QueueTableNames } from './table-names.js';
 
@@ -238,13 +239,6 @@ export class PostgresQueue implements JobQueue {
   private readonly lastLogged = new Map<string, { at: number; suppressed: number }>();
 
   constructor(options: PostgresQueueOptions) {
-    if (options.pool && options.connectionString) {
-      throw new InvalidInputError(`${ADAPTER}: give a pool or a connectionString, not both`);
-    }
-    if (!options.pool && !options.connectionString) {
-      throw new InvalidInputError(`${ADAPTER}: a pool or a connectionString is needed`);
-    }
-
     this.names = queueTableNames(options.table);
     this.table = this.names.table;
     this.autoMigrate = options.migrate ?? true;
@@ -258,18 +252,12 @@ export class PostgresQueue implements JobQueue {
       concurrency: options.concurrency ?? 10,
     };
 
-    this.ownsPool = !options.pool;
-    this.pool = options.pool ?? new pg.Pool({ connectionString: options.connectionString });
-    // An idle client that fails emits 'error' on its pool, which ends the process if nobody
-    // listens. The application listens on its own pool; this one is ours to watch.
-    if (this.ownsPool) {
-      this.pool.on('error', (error) =>
-        this.logger.warn(
-          { ...briefly(error), table: this.table },
-          'idle PostgreSQL connection failed',
-        ),
-      );
-    }
+    ({ pool: this.pool, ownsPool: this.ownsPool } = adapterPool(
+      ADAPTER,
+      options,
+      this.logger,
+      this.table,
+    ));
   }
 
   /** Create or upgrade the jobs and schedules tables now rather than before the first query. */

@@ -15,7 +15,8 @@ import {
 } from '@websubsub/core';
 import pg from 'pg';
 
-import { briefly, isUniqueViolation, messageOf } from './driver-errors.js';
+import { isUniqueViolation, messageOf } from './driver-errors.js';
+import { adapterPool } from './pool.js';
 import { runMigrations, type MigrationResult } from './migrations.js';
 import {
   COLUMNS,
@@ -149,30 +150,16 @@ export class PostgresStore implements SubscriptionStore {
   private dueIds: { key: string; ids: string[] } | null = null;
 
   constructor(options: PostgresStoreOptions) {
-    if (options.pool && options.connectionString) {
-      throw new InvalidInputError('Give the Postgres store a pool or a connectionString, not both');
-    }
-    if (!options.pool && !options.connectionString) {
-      throw new InvalidInputError('The Postgres store needs a pool or a connectionString');
-    }
-
     this.names = tableNames(options.table);
     this.table = this.names.table;
     this.autoMigrate = options.migrate ?? true;
     this.logger = options.logger ?? silentLogger;
-    this.ownsPool = !options.pool;
-    this.pool = options.pool ?? new pg.Pool({ connectionString: options.connectionString });
-
-    // An idle client that fails emits 'error' on its pool, which ends the process if nobody
-    // listens. The application listens on its own pool; this one is ours to watch.
-    if (this.ownsPool) {
-      this.pool.on('error', (error) =>
-        this.logger.warn(
-          { ...briefly(error), table: this.table },
-          'idle PostgreSQL connection failed',
-        ),
-      );
-    }
+    ({ pool: this.pool, ownsPool: this.ownsPool } = adapterPool(
+      'The Postgres store',
+      options,
+      this.logger,
+      this.table,
+    ));
   }
 
   /** Create or upgrade the table now rather than before the first query. */
