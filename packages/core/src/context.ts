@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 
+import { HandlerTimeoutError } from './errors.js';
 import type { SubscriberEventEmitter } from './events.js';
 import type { HttpOptions } from './http-client.js';
 import type { LockProvider } from './lock.js';
@@ -47,6 +48,8 @@ export interface SubscriberContext {
   readonly settings: SubscriberSettings;
   /** Recently accepted content, when duplicates are dropped. */
   readonly recentDeliveries: RecentDeliveries | null;
+  /** Content handlers running now, each failed once it outlives its time limit. */
+  readonly handlerRuns: HandlerRuns;
   now(): Date;
 }
 
@@ -91,6 +94,66 @@ export class RecentDeliveries {
   }
 }
 
+/**
+ * Content handlers running in this process, watched by one timer for them all rather than one
+ * each (a timer per delivery costs more than the rest of a delivery's bookkeeping).
+ */
+export class HandlerRuns {
+  private readonly runs = new Set<{
+    deadline: number;
+    handler: string;
+    timeoutMs: number;
+    fail: (error: Error) => void;
+  }>();
+  private timer: NodeJS.Timeout | null = null;
+
+  /**
+   * Wait for a handler's run, no longer than `timeoutMs` (0: no limit) and a second or so. A run
+   * that outlives it is left to finish on its own, its outcome ignored: the caller fails with
+   * `HandlerTimeoutError` and the delivery is retried.
+   */
+  watch(run: void | PromiseLike<void>, handler: string, timeoutMs: number): Promise<void> {
+    if (run === undefined) return Promise.resolve();
+    const running = run instanceof Promise ? run : Promise.resolve(run);
+    if (timeoutMs <= 0) return running;
+
+    return new Promise<void>((resolve, reject) => {
+      const entry = { deadline: Date.now() + timeoutMs, handler, timeoutMs, fail: reject };
+      this.runs.add(entry);
+      this.timer ??= this.startTimer(timeoutMs);
+      running.then(
+        () => {
+          this.runs.delete(entry);
+          resolve();
+        },
+        (error: unknown) => {
+          this.runs.delete(entry);
+          reject(error);
+        },
+      );
+    });
+  }
+
+  private startTimer(timeoutMs: number): NodeJS.Timeout {
+    const timer = setInterval(() => this.expire(), Math.min(timeoutMs, 1000));
+    timer.unref();
+    return timer;
+  }
+
+  private expire(): void {
+    const now = Date.now();
+    for (const entry of this.runs) {
+      if (entry.deadline > now) continue;
+      this.runs.delete(entry);
+      entry.fail(new HandlerTimeoutError(entry.handler, entry.timeoutMs));
+    }
+    if (this.runs.size === 0 && this.timer) {
+      clearInterval(this.timer);
+      this.timer = null;
+    }
+  }
+}
+
 /** Settings after defaults are applied. */
 export interface SubscriberSettings {
   baseUrl: string;
@@ -115,6 +178,7 @@ export interface SubscriberSettings {
   maxRetries: Record<SubscriptionCounter, number>;
   sweepPageSize: number;
   sweepConcurrency: number;
+  handlerTimeoutMs: number;
   dedupeWindowMs: number;
 }
 

@@ -146,7 +146,11 @@ export async function runDelivery(context: SubscriberContext, job: DeliveryJob):
 
   const started = performance.now();
   try {
-    await handler.handle(notification);
+    await context.handlerRuns.watch(
+      handler.handle(notification),
+      record.handler,
+      context.settings.handlerTimeoutMs,
+    );
   } catch (error) {
     const subscriptionId = record.id;
     context.events.emit('handler:failed', {

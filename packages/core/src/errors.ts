@@ -59,3 +59,13 @@ export class AdapterError extends WebSubError {
     super('adapter_error', `${adapter}: ${message}`, { cause });
   }
 }
+
+/** A content handler that did not settle within `handlerTimeoutMs`: the delivery is retried. */
+export class HandlerTimeoutError extends WebSubError {
+  constructor(handler: string, timeoutMs: number) {
+    super(
+      'handler_timeout',
+      `The handler ${handler} did not finish within ${timeoutMs} ms; the delivery will be retried`,
+    );
+  }
+}

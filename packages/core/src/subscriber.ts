@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 
 import {
   JOBS,
+  HandlerRuns,
   RecentDeliveries,
   type HandlerDefinition,
   type NotificationHandler,
@@ -128,6 +129,12 @@ export interface SubscriberOptions {
   /** Delay before a failed delivery's first retry, doubling after each. @default 2000 */
   deliveryBackoffMs?: number;
   /**
+   * Longest run of a content handler: past it the delivery counts as failed and is retried
+   * (the handler's own work cannot be stopped and may still finish). 0 means no limit.
+   * @default 600000 (10 minutes)
+   */
+  handlerTimeoutMs?: number;
+  /**
    * Drop content whose exact bytes this process already accepted for the same subscription
    * within this window (hubs redeliver). 0 turns it off. @default 0
    */
@@ -233,6 +240,7 @@ function resolveSettings(options: SubscriberOptions): SubscriberSettings {
     },
     sweepPageSize: options.sweepPageSize ?? 500,
     sweepConcurrency: Math.max(1, Math.floor(options.sweepConcurrency ?? 8)),
+    handlerTimeoutMs: Math.max(0, options.handlerTimeoutMs ?? 600_000),
     dedupeWindowMs: options.dedupeWindowMs ?? 0,
   };
 }
@@ -287,6 +295,7 @@ export class Subscriber implements CallbackEndpoint {
         this.settings.dedupeWindowMs > 0
           ? new RecentDeliveries(this.settings.dedupeWindowMs)
           : null,
+      handlerRuns: new HandlerRuns(),
       now,
     };
     this.defineJobs();
