@@ -129,6 +129,8 @@ async function createQueue(
       lockTtlMs: config.jobLockLifetime * 1000,
       logger,
     });
+    // The subscriber stops it first; this closes its pool when start-up fails after it.
+    connections.closers.push(() => queue.stop());
     await queue.migrate();
     return {
       queue,
@@ -186,8 +188,8 @@ async function createLock(
       table: `${config.postgresTable}_locks`.slice(0, 63),
       logger,
     });
-    await lock.migrate();
     connections.closers.push(() => lock.close());
+    await lock.migrate();
     return { lock, description: `PostgreSQL locks at ${redact(config.databaseUrl as string)}` };
   }
   if (config.lock === 'memory' || !config.redisUrl) {
