@@ -46,23 +46,25 @@ function intakeSection(results: BenchResults): string[] {
   const lines = [
     '## Delivery intake',
     '',
-    `Signed 2 KB Atom deliveries (one WordPress entry cut from the shared fixture, \`X-Hub-Signature: sha256=…\` ` +
-      `with the subscription's secret, a combined \`Link\` header) are POSTed by autocannon ` +
-      `${results.machine.packages['autocannon']} over ${connections} keep-alive connections, pipelining 1, ` +
-      `to the real callback route of one verified subscription seeded in each server's store. ` +
-      `Each server runs in its own process. After a ${warmupS} s warm-up, the embedded cases take ` +
-      `turns for ${rounds} saturation runs of ${durationS} s each (so that a slow spell of this shared ` +
-      `machine falls on every case alike) and the run of median throughput is reported; then one ` +
-      `${durationS} s run at a fixed rate of half that median. The durable cases run one at a time ` +
-      `afterwards, with a table and Redis key prefix of their own.`,
+    `Signed 2 KB Atom deliveries (one WordPress entry cut from the shared fixture, ` +
+      `\`X-Hub-Signature: sha256=…\` with the subscription's secret, a combined \`Link\` header) ` +
+      `are POSTed by autocannon ${results.machine.packages['autocannon']} over ${connections} ` +
+      `keep-alive connections, pipelining 1, to the real callback route of one verified ` +
+      `subscription seeded in each server's store. Each server runs in its own process. After a ` +
+      `${warmupS} s warm-up, the embedded cases take turns for ${rounds} saturation runs of ` +
+      `${durationS} s each (so that a slow spell of this shared machine falls on every case ` +
+      `alike) and the run of median throughput is reported; then one ${durationS} s run at a ` +
+      `fixed rate of half that median. The durable cases run one at a time afterwards, with a ` +
+      `table and Redis key prefix of their own.`,
     '',
     `Latencies are measured per response at sub-millisecond precision. For the fixed rate, ` +
-      `autocannon's limiter would release each connection's whole per-second quota at the top of ` +
-      `every second, which is saturation for half a second and idleness for the rest; the bench ` +
-      `spreads each connection's requests evenly over the second instead (\`bench/lib/load.ts\`). ` +
-      `"Server CPU" is the server process's user and system time per request during the run, which ` +
-      `other processes on the machine disturb far less than throughput does; in the embedded ` +
-      `cases it includes running the queued delivery and its (empty) handler.`,
+      `autocannon's limiter would release each connection's whole per-second quota at the top ` +
+      `of every second, which is saturation for half a second and idleness for the rest; the ` +
+      `bench spreads each connection's requests evenly over the second instead ` +
+      `(\`bench/lib/load.ts\`). "Server CPU" is the server process's user and system time per ` +
+      `request during the run, which other processes on the machine disturb far less than ` +
+      `throughput does; in the embedded cases it includes running the queued delivery and its ` +
+      `(empty) handler.`,
     '',
     '### At saturation',
     '',
@@ -203,15 +205,15 @@ function upkeepSection(upkeep: UpkeepResult[]): string[] {
     '## Upkeep at scale',
     '',
     'Each store is seeded in a fresh process (PostgreSQL: one `INSERT … SELECT` from ' +
-      '`generate_series` into a fresh table, then `ANALYZE`; in memory: `createMemoryStore({ initial })`). ' +
-      'One record in ten is verified with a lease ending within the renewal window (a day); one in ' +
-      'ten failed to reach its hub and is due for a retry; one in ten awaits a verification retried ' +
-      'in half an hour; the rest hold leases ending in 5 to 30 days. Then one refresh sweep (renewals ' +
-      'go to a queue that only counts them; locks are the embedded ones, so the store is what is ' +
-      'measured), one retry sweep, and both sweeps again once nothing is due: that last figure ' +
-      'is the part of a sweep that grows with the total rather than with the due records. Peak ' +
-      'memory is the highest heap and resident size sampled every 5 ms during the sweep, above ' +
-      'the size before it.',
+      '`generate_series` into a fresh table, then `ANALYZE`; in memory: `createMemoryStore({ ' +
+      'initial })`). One record in ten is verified with a lease ending within the renewal ' +
+      'window (a day); one in ten failed to reach its hub and is due for a retry; one in ten ' +
+      'awaits a verification retried in half an hour; the rest hold leases ending in 5 to 30 ' +
+      'days. Then one refresh sweep (renewals go to a queue that only counts them; locks are ' +
+      'the embedded ones, so the store is what is measured), one retry sweep, and both sweeps ' +
+      'again once nothing is due: that last figure is the part of a sweep that grows with the ' +
+      'total rather than with the due records. Peak memory is the highest heap and resident ' +
+      'size sampled every 5 ms during the sweep, above the size before it.',
     '',
     ...table(
       [
@@ -297,9 +299,10 @@ function memorySection(memory: MemoryResult): string[] {
       ['---', '--:', '--:'],
     ),
     '',
-    `Per subscription: ${num(perSubscription)} bytes resident (${num(perSubscriptionHeap)} bytes of heap). ` +
-      `Per delivery in flight (2 KB body): ${num(perDelivery)} bytes resident ` +
-      `(${num(perDeliveryHeap)} bytes of heap, the rest the 2 KB body's Buffer, which the in-process queue keeps as it came).`,
+    `Per subscription: ${num(perSubscription)} bytes resident (${num(perSubscriptionHeap)} bytes ` +
+      `of heap). Per delivery in flight (2 KB body): ${num(perDelivery)} bytes resident ` +
+      `(${num(perDeliveryHeap)} bytes of heap, the rest the 2 KB body's Buffer, which the ` +
+      `in-process queue keeps as it came).`,
     '',
   ];
 }
@@ -346,8 +349,8 @@ export function renderReport(results: BenchResults, notesFile: URL): string {
     ),
     '',
     'This machine is shared: other work running at the same time shows in the load average above ' +
-      'and lowers every throughput figure. The ratios compare cases measured in alternation within ' +
-      'one run; server CPU per request is the steadier figure.',
+      'and lowers every throughput figure. The ratios compare cases measured in alternation ' +
+      'within one run; server CPU per request is the steadier figure.',
     '',
   ];
 

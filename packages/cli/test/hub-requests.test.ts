@@ -39,7 +39,7 @@ describePostgres(
     const world = useWorld();
 
     describe('subscribe', () => {
-      it('stores the record, sends the request before exiting, and never prints the secret', async () => {
+      it('stores and sends the request before exiting, and never prints the secret', async () => {
         const topic = world.hub.serveFeed('/news.atom');
         const secret = 'a secret only the hub may know';
 
@@ -91,7 +91,7 @@ describePostgres(
         expect(verified.leaseExpiresAt).to.be.instanceOf(Date);
       });
 
-      it('discovers the hub from a real feed, and subscribes at every hub with --all-hubs', async () => {
+      it('discovers the hub from a real feed; --all-hubs subscribes at every hub', async () => {
         const body = await readFile(join(FIXTURES, 'discovery/wordpress-three-hubs.body'));
         // The publisher's own Link headers, pointing at the test hub (twice, as two hub URLs).
         const second = `${world.hub.url}?tenant=2`;
@@ -145,7 +145,7 @@ describePostgres(
         expect(String(record?.['lastError'])).to.contain('500');
       });
 
-      it('with --no-wait only stores the request, and warns that nothing sends it here', async () => {
+      it('with --no-wait only stores the request, warning that nothing sends it here', async () => {
         const run = await world.run([
           'subscribe',
           world.hub.topicUrl('/feed'),
@@ -232,7 +232,7 @@ describePostgres(
         expect(run.stderr).to.contain('declares no staticSubscriptions');
       });
 
-      it('creates what is missing, marked static, then re-subscribes it on the next run', async () => {
+      it('creates what is missing, marked static, and re-subscribes it next run', async () => {
         const first = world.hub.topicUrl('/first');
         const second = world.hub.topicUrl('/second');
         const env = declare([
@@ -268,7 +268,7 @@ describePostgres(
         expect(await world.store.count()).to.equal(2);
       });
 
-      it('keeps counters and skips denied records unless told: --reset-counters, --force', async () => {
+      it('keeps counters and skips denied records unless --reset-counters, --force', async () => {
         const counted = await world.insert({ static: true, hubErrors: 3, connectionErrors: 2 });
         const denied = await world.insert({
           static: true,
@@ -342,7 +342,7 @@ describePostgres(
     });
 
     describe('handle-url-changes', () => {
-      it('re-subscribes only the records whose callback URL changed, with the new URL', async () => {
+      it('re-subscribes only the records whose callback URL changed, at the new URL', async () => {
         const moved = await world.insert();
         await world.store.transition(moved.id, {
           set: { callbackUrl: `http://127.0.0.1:9/old-base/websub/news/${moved.id}` },

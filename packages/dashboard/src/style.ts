@@ -14,12 +14,14 @@ export const STYLE = `
 body { margin: 0; font: 16px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif;
   color: var(--ink); background: var(--bg); }
 a { color: var(--link); }
-a:focus-visible, button:focus-visible, input:focus-visible, select:focus-visible, summary:focus-visible {
+a:focus-visible, button:focus-visible, input:focus-visible, select:focus-visible,
+  summary:focus-visible {
   outline: 3px solid var(--focus); outline-offset: 2px; }
 .skip { position: absolute; left: -999px; top: 0; background: var(--bg); padding: .5rem 1rem; }
 .skip:focus { left: .5rem; z-index: 10; }
 header.top { display: flex; flex-wrap: wrap; gap: .5rem 1rem; align-items: center;
-  justify-content: space-between; padding: .75rem 1rem; border-bottom: 1px solid var(--line); background: var(--soft); }
+  justify-content: space-between; padding: .75rem 1rem; border-bottom: 1px solid var(--line);
+  background: var(--soft); }
 header.top a.home { font-weight: 700; color: var(--ink); text-decoration: none; font-size: 1.1rem; }
 main { max-width: 80rem; margin: 0 auto; padding: 1rem; }
 h1 { font-size: 1.5rem; margin: .25rem 0 1rem; overflow-wrap: anywhere; }
@@ -28,12 +30,15 @@ h2 { font-size: 1.2rem; margin: 1.5rem 0 .5rem; }
 .notice { padding: .75rem 1rem; border-radius: .375rem; margin: 0 0 1rem; border: 1px solid; }
 .notice.ok { background: var(--good-bg); color: var(--good); border-color: var(--good); }
 .notice.error { background: var(--bad-bg); color: var(--bad); border-color: var(--bad); }
-.summary { display: flex; flex-wrap: wrap; gap: .5rem; padding: 0; margin: 0 0 1rem; list-style: none; }
+.summary { display: flex; flex-wrap: wrap; gap: .5rem; padding: 0; margin: 0 0 1rem;
+  list-style: none; }
 .summary a { display: inline-block; padding: .25rem .6rem; border: 1px solid var(--line);
   border-radius: 1rem; text-decoration: none; color: var(--ink); background: var(--bg); }
 .summary a[aria-current="true"] { border-color: var(--ink); font-weight: 700; }
-form.filters { display: grid; gap: .75rem; grid-template-columns: repeat(auto-fit, minmax(12rem, 1fr));
-  align-items: end; padding: 1rem; background: var(--soft); border-radius: .5rem; margin-bottom: 1rem; }
+form.filters { display: grid; gap: .75rem;
+  grid-template-columns: repeat(auto-fit, minmax(12rem, 1fr));
+  align-items: end; padding: 1rem; background: var(--soft); border-radius: .5rem;
+  margin-bottom: 1rem; }
 label { display: block; font-weight: 600; font-size: .9rem; margin-bottom: .25rem; }
 input, select { width: 100%; font: inherit; padding: .45rem .5rem; border: 1px solid #6b6b76;
   border-radius: .375rem; background: var(--bg); color: var(--ink); min-height: 2.75rem; }
@@ -45,7 +50,8 @@ button.danger { background: var(--bad); border-color: var(--bad); }
 .actions { display: flex; flex-wrap: wrap; gap: .5rem; }
 .actions form { margin: 0; }
 table { width: 100%; border-collapse: collapse; }
-th, td { text-align: left; vertical-align: top; padding: .5rem; border-bottom: 1px solid var(--line); }
+th, td { text-align: left; vertical-align: top; padding: .5rem;
+  border-bottom: 1px solid var(--line); }
 thead th { background: var(--soft); position: sticky; top: 0; }
 td.url { overflow-wrap: anywhere; word-break: break-word; min-width: 12rem; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
@@ -55,7 +61,8 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
 .badge.pending { background: var(--pending-bg); color: var(--pending); }
 .badge.bad { background: var(--bad-bg); color: var(--bad); }
 .badge.ended { background: var(--ended-bg); color: var(--ended); }
-dl.fields { display: grid; grid-template-columns: minmax(9rem, 14rem) 1fr; gap: .4rem 1rem; margin: 0; }
+dl.fields { display: grid; grid-template-columns: minmax(9rem, 14rem) 1fr; gap: .4rem 1rem;
+  margin: 0; }
 dl.fields dt { font-weight: 600; color: var(--muted); }
 dl.fields dd { margin: 0; overflow-wrap: anywhere; }
 nav.pages { display: flex; gap: .75rem; flex-wrap: wrap; align-items: center; margin: 1rem 0; }
@@ -64,19 +71,24 @@ nav.pages { display: flex; gap: .75rem; flex-wrap: wrap; align-items: center; ma
 .chart .tick { font-size: 9px; fill: var(--muted); }
 .bar-accepted, .key-accepted { fill: #1f6f3a; background: #1f6f3a; }
 .bar-rejected, .key-rejected { fill: #b3261e; background: #b3261e; }
-.legend .key { display: inline-block; width: .8rem; height: .8rem; vertical-align: middle; margin-left: .5rem; }
+.legend .key { display: inline-block; width: .8rem; height: .8rem; vertical-align: middle;
+  margin-left: .5rem; }
 figure.chart { margin: 0 0 1rem; }
 .level-success { color: var(--good); font-weight: 600; }
 .level-error { color: var(--bad); font-weight: 600; }
 .level-info { color: var(--muted); font-weight: 600; }
-.visually-hidden { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); white-space: nowrap; }
+.visually-hidden { position: absolute; width: 1px; height: 1px; overflow: hidden;
+  clip: rect(0 0 0 0); white-space: nowrap; }
 @media (max-width: 48rem) {
-  table.cards thead { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); }
+  table.cards thead { position: absolute; width: 1px; height: 1px; overflow: hidden;
+    clip: rect(0 0 0 0); }
   table.cards, table.cards tbody, table.cards tr, table.cards td { display: block; width: 100%; }
-  table.cards tr { border: 1px solid var(--line); border-radius: .5rem; margin-bottom: .75rem; padding: .25rem .5rem; }
+  table.cards tr { border: 1px solid var(--line); border-radius: .5rem; margin-bottom: .75rem;
+    padding: .25rem .5rem; }
   table.cards td { display: grid; grid-template-columns: 6.5rem minmax(0, 1fr); gap: .5rem;
     border: 0; padding: .2rem 0; text-align: left; min-width: 0; }
-  table.cards td::before { content: attr(data-label); font-size: .85rem; font-weight: 600; color: var(--muted); }
+  table.cards td::before { content: attr(data-label); font-size: .85rem; font-weight: 600;
+    color: var(--muted); }
   dl.fields { grid-template-columns: 1fr; }
   dl.fields dd { margin-bottom: .5rem; }
 }

@@ -178,7 +178,11 @@ export function listPage(view: ListView): SafeHtml {
         html`<li>
           <a
             href="${base}${filterQuery({ status })}"
-            ${filters.status === status && !filters.q && !filters.handler && !filters.hub ? html`aria-current="true"` : ''}
+            ${
+              filters.status === status && !filters.q && !filters.handler && !filters.hub
+                ? html`aria-current="true"`
+                : ''
+            }
             >${STATUS_CHOICES.find(([value]) => value === status)?.[1]}: ${count}</a
           >
         </li>`,
@@ -239,7 +243,9 @@ export function listPage(view: ListView): SafeHtml {
 
   const rows = view.items.map((record) => {
     const errors = errorCount(record);
-    const errorTitle = `connection ${record.connectionErrors}, hub ${record.hubErrors}, verification timeouts ${record.verifyTimeouts}, verification errors ${record.verifyErrors}`;
+    const errorTitle =
+      `connection ${record.connectionErrors}, hub ${record.hubErrors}, ` +
+      `verification timeouts ${record.verifyTimeouts}, verification errors ${record.verifyErrors}`;
     return html`<tr>
       <td class="url" data-label="Topic">
         <a href="${base}/subscriptions/${record.id}">${breakable(record.topic)}</a>
@@ -261,7 +267,9 @@ export function listPage(view: ListView): SafeHtml {
       <td data-label="Last delivery">${timeCell(record.lastDeliveryAt, now)}</td>
       <td class="num" data-label="Errors"><span title="${errorTitle}">${errors}</span></td>
       <td data-label="Last error">
-        ${record.lastError ? truncate(record.lastError, 120) : html`<span class="muted">none</span>`}
+        ${
+          record.lastError ? truncate(record.lastError, 120) : html`<span class="muted">none</span>`
+        }
       </td>
     </tr>`;
   });
@@ -306,7 +314,9 @@ export function listPage(view: ListView): SafeHtml {
   const pages =
     view.nextQuery !== null || view.firstQuery !== null
       ? html`<nav class="pages" aria-label="Pages">
-          ${view.firstQuery !== null ? html`<a href="${base}${view.firstQuery}">First page</a>` : ''}
+          ${
+            view.firstQuery !== null ? html`<a href="${base}${view.firstQuery}">First page</a>` : ''
+          }
           ${
             view.nextQuery !== null
               ? html`<a href="${base}${view.nextQuery}" rel="next"
@@ -377,18 +387,34 @@ export function detailPage(view: DetailView): SafeHtml {
     ${record.discoveredFrom ? field('Discovered from', breakable(record.discoveredFrom)) : ''}
     ${field('Hub', breakable(record.hub))} ${field('Handler', record.handler)}
     ${field('Callback URL', breakable(record.callbackUrl))} ${field('Lease', lease)}
-    ${field('Lease asked for', record.leaseSeconds === null ? 'the hub decides' : `${record.leaseSeconds} s`)}
+    ${field(
+      'Lease asked for',
+      record.leaseSeconds === null ? 'the hub decides' : `${record.leaseSeconds} s`,
+    )}
     ${field('Last delivery', timeCell(record.lastDeliveryAt, now))}
     ${field('Last subscribe request', timeCell(record.lastSubscribeAt, now))}
-    ${record.lastUnsubscribeAt ? field('Last unsubscribe request', timeCell(record.lastUnsubscribeAt, now)) : ''}
-    ${field('Next retry', record.retryAt ? timeCell(record.retryAt, now) : html`<span class="muted">none scheduled</span>`)}
+    ${
+      record.lastUnsubscribeAt
+        ? field('Last unsubscribe request', timeCell(record.lastUnsubscribeAt, now))
+        : ''
+    }
+    ${field(
+      'Next retry',
+      record.retryAt
+        ? timeCell(record.retryAt, now)
+        : html`<span class="muted">none scheduled</span>`,
+    )}
     ${field(
       'Errors',
-      `${record.connectionErrors} connection, ${record.hubErrors} hub, ${record.verifyTimeouts} verification timeouts, ${record.verifyErrors} verification`,
+      `${record.connectionErrors} connection, ${record.hubErrors} hub, ` +
+        `${record.verifyTimeouts} verification timeouts, ${record.verifyErrors} verification`,
     )}
     ${field('Last error', record.lastError ?? html`<span class="muted">none</span>`)}
     ${record.deniedReason !== null ? field("Hub's reason for denying", record.deniedReason) : ''}
-    ${field('Secret', record.secret === null ? 'none (content is not signed)' : 'set (content must be signed)')}
+    ${field(
+      'Secret',
+      record.secret === null ? 'none (content is not signed)' : 'set (content must be signed)',
+    )}
     ${field('Created', timeCell(record.createdAt, now))}
     ${field('Declared in configuration', record.static ? 'yes' : 'no')} ${field('Id', record.id)}
   </dl>`;
@@ -446,13 +472,19 @@ export function detailPage(view: DetailView): SafeHtml {
             History is kept by this process for the latest events only, and is lost on restart.
           </p>`;
 
+  const role = view.notice?.kind === 'error' ? 'alert' : 'status';
+  // Formatted as HTML, the text would gain the indentation around it.
+  // prettier-ignore
+  const notice = view.notice
+    ? html`<p class="notice ${view.notice.kind}" role="${role}">${view.notice.text}</p>`
+    : '';
+
   return page(
     frame,
     `Subscription to ${truncate(record.topic, 80)}`,
     html`<p><a href="${base}">← All subscriptions</a></p>
       <h1>Subscription to ${breakable(record.topic)}</h1>
-      ${view.notice ? html`<p class="notice ${view.notice.kind}" role="${view.notice.kind === 'error' ? 'alert' : 'status'}">${view.notice.text}</p>` : ''}
-      ${actions}
+      ${notice} ${actions}
       <h2>Details</h2>
       ${fields}
       ${

@@ -61,7 +61,7 @@ describe('test hub: subscription requests and verification of intent', () => {
       expect(hub.requests[0]!.leaseSeconds).to.equal(3600);
     });
 
-    it("keeps the callback's own query string, byte for byte, before the hub's parameters", async () => {
+    it("keeps the callback's own query string byte for byte, before the hub's", async () => {
       await start();
       const topic = hub.serveFeed('/feed');
       const callback = subscriber.callback('/cb/2?id=a%2Fb%20c&flag');
@@ -75,7 +75,7 @@ describe('test hub: subscription requests and verification of intent', () => {
       expect(subscriber.gets[0]!.query.get('id')).to.equal('a/b c');
     });
 
-    it('marks a new subscription refused when the callback does not echo the challenge exactly', async () => {
+    it('refuses a subscription whose callback does not echo the challenge exactly', async () => {
       await start();
       const topic = hub.serveFeed('/feed');
       subscriber.onVerify = (query) => ({ status: 200, body: `${query.get('hub.challenge')}\n` });
@@ -155,7 +155,7 @@ describe('test hub: subscription requests and verification of intent', () => {
   });
 
   describe('leases', () => {
-    it('clamps the asked lease to [minLeaseSeconds, maxLeaseSeconds] and uses the default when none is asked', async () => {
+    it('clamps a lease to [minLeaseSeconds, maxLeaseSeconds]; default if none asked', async () => {
       await start({
         verification: 'sync',
         leaseSeconds: 600,
@@ -197,7 +197,7 @@ describe('test hub: subscription requests and verification of intent', () => {
       expect(await hub.publish(topic, { body: 'late' })).to.deep.equal([]);
     });
 
-    it('renews the lease and replaces the secret when the same (topic, callback) subscribes again', async () => {
+    it('renews the lease and the secret when one (topic, callback) subscribes again', async () => {
       await start({ verification: 'sync' });
       const topic = hub.serveFeed('/feed');
       const callback = subscriber.callback('/renew');
@@ -335,7 +335,12 @@ describe('test hub: subscription requests and verification of intent', () => {
     });
 
     it('refuses a repeated field', async () => {
-      const body = `${form({ 'hub.mode': 'subscribe', 'hub.topic': topic, 'hub.callback': callback })}&hub.topic=x`;
+      const fields = form({
+        'hub.mode': 'subscribe',
+        'hub.topic': topic,
+        'hub.callback': callback,
+      });
+      const body = `${fields}&hub.topic=x`;
       const answer = await post(body);
 
       expect(answer.status).to.equal(400);
