@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { userInfo } from 'node:os';
 
+import { skipUnlessCi } from '@websubsub/core/testing';
 import { PostgresBackend } from '@agendajs/postgres-backend';
 import { RedisBackend } from '@agendajs/redis-backend';
 import type { QueueContractContext } from '@websubsub/core/testing';
@@ -18,16 +19,6 @@ export const databaseUrl = ((): string => {
   return url.href;
 })();
 
-/**
- * Skip the calling suite with a message, or fail it when CI=true, where a missing server is a
- * broken setup rather than a developer machine without one.
- */
-function unreachable(context: Mocha.Context, message: string): void {
-  if (process.env.CI === 'true') throw new Error(message);
-  console.warn(`      skipped: ${message}`);
-  context.skip();
-}
-
 /** Connect to Redis first: Agenda would turn an unreachable one into an unhandled rejection. */
 export async function requireRedis(context: Mocha.Context): Promise<void> {
   const probe = new Redis(redisUrl, {
@@ -42,7 +33,7 @@ export async function requireRedis(context: Mocha.Context): Promise<void> {
     await probe.connect();
     await probe.ping();
   } catch (error) {
-    unreachable(context, `Redis is unreachable at ${redisUrl} (set REDIS_URL): ${String(error)}`);
+    skipUnlessCi(context, `Redis is unreachable at ${redisUrl} (set REDIS_URL): ${String(error)}`);
   } finally {
     probe.disconnect();
   }
@@ -58,7 +49,7 @@ export async function requirePostgres(context: Mocha.Context): Promise<void> {
     await probe.query('SELECT 1');
   } catch (error) {
     const message = `PostgreSQL is unreachable at ${databaseUrl} (set DATABASE_URL)`;
-    unreachable(context, `${message}: ${String(error)}`);
+    skipUnlessCi(context, `${message}: ${String(error)}`);
   } finally {
     await probe.end().catch(() => {});
   }

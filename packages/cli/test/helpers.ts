@@ -7,6 +7,7 @@ import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+import { skipUnlessCi } from '@websubsub/core/testing';
 import {
   createNodeListener,
   createSubscriber,
@@ -56,8 +57,7 @@ export function describePostgres(title: string, define: () => void): void {
   describe(unavailable ? `${title} (skipped: ${unavailable})` : title, function () {
     before(function () {
       if (!unavailable) return;
-      if (process.env['CI'] === 'true') throw new Error(`${unavailable}; CI=true requires it`);
-      this.skip();
+      skipUnlessCi(this, unavailable);
     });
     define();
   });

@@ -1,3 +1,4 @@
+import { skipUnlessCi } from '@websubsub/core/testing';
 import { expect } from 'chai';
 
 import { describePostgres, hasScript, parseJson, runInTerminal, useWorld } from './helpers.js';
@@ -78,10 +79,7 @@ describePostgres(
     describe('on a terminal (a real pseudo-terminal, through util-linux script)', () => {
       before(async function () {
         if (await hasScript()) return;
-        const reason = 'util-linux `script` is missing, so no pseudo-terminal can be opened';
-        if (process.env['CI'] === 'true') throw new Error(`${reason}; CI=true requires it`);
-        console.warn(`      skipped: ${reason}`);
-        this.skip();
+        skipUnlessCi(this, 'util-linux `script` is missing, so no pseudo-terminal can be opened');
       });
 
       it('asks before purge-all, and deletes on yes', async () => {

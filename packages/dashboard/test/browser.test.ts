@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+import { skipUnlessCi } from '@websubsub/core/testing';
 import type { Subscription } from '@websubsub/core';
 import { startTestHub, type TestHub } from '@websubsub/testing';
 import { expect } from 'chai';
@@ -110,14 +111,10 @@ describe('dashboard in headless Chromium (Debian chromium driven by playwright-c
 
   before(async function () {
     if (!existsSync(CHROMIUM)) {
-      if (process.env['CI'] === 'true') {
-        throw new Error(`Chromium is missing at ${CHROMIUM}: run scripts/ensure-chromium.sh first`);
-      }
-      console.warn(
-        `      Skipping the browser tests: no Chromium at ${CHROMIUM}. ` +
-          'Install it with scripts/ensure-chromium.sh or set CHROMIUM_PATH.',
+      skipUnlessCi(
+        this,
+        `no Chromium at ${CHROMIUM}: install it with scripts/ensure-chromium.sh or set CHROMIUM_PATH`,
       );
-      this.skip();
     }
     mkdirSync(SCREENSHOTS, { recursive: true });
 
