@@ -83,12 +83,15 @@ async function main(): Promise<void> {
 
   if (sections.has('profile')) {
     const durable = !postgresDown && !redisDown;
-    const names = [
-      'core-node',
-      'core-koa',
-      'core-express',
-      ...(durable ? ['durable-node', 'durablepg-node', 'durablepgq-node'] : []),
-    ].filter((name) => !values.cases || values.cases.split(',').includes(name));
+    // --cases picks any intake cases, the bare ones included, to compare their profiles.
+    const names = values.cases
+      ? values.cases.split(',')
+      : [
+          'core-node',
+          'core-koa',
+          'core-express',
+          ...(durable ? ['durable-node', 'durablepg-node', 'durablepgq-node'] : []),
+        ];
     const profiles: CaseProfile[] = [];
     for (const name of names) {
       log(`profile: ${name}`);

@@ -4,8 +4,8 @@ import { verifySignature } from './signature.js';
 import { isEnded, type Subscription } from './subscription.js';
 
 /**
- * A delivery as the queue carries it: JSON, the body in base64; or, on a queue that keeps its
- * jobs in this process, the body's `Buffer` itself.
+ * A delivery as the queue carries it: JSON, the body in base64 and the time as an ISO string;
+ * or, on a queue that keeps its jobs in this process, the body's `Buffer` and a `Date`.
  */
 export interface DeliveryJob {
   [key: string]: unknown;
@@ -15,7 +15,7 @@ export interface DeliveryJob {
   contentType: string | null;
   headers: Record<string, string>;
   body: string | Buffer;
-  receivedAt: string;
+  receivedAt: string | Date;
 }
 
 /** `lastDeliveryAt` is kept to this resolution, saving a store write per delivery. */
@@ -84,8 +84,9 @@ export async function acceptDelivery(
     }
   }
 
+  const receivedAt = context.now();
   const duplicates = context.recentDeliveries;
-  if (duplicates && duplicates.isDuplicate(record.id, body, context.now().getTime())) {
+  if (duplicates && duplicates.isDuplicate(record.id, body, receivedAt.getTime())) {
     context.events.emit('delivery:rejected', {
       subscriptionId: record.id,
       handler: record.handler,
@@ -95,13 +96,14 @@ export async function acceptDelivery(
     return ACCEPTED;
   }
 
+  const inProcess = context.queue.inProcess;
   const job: DeliveryJob = {
     subscriptionId: record.id,
     handler: record.handler,
     contentType: firstHeader(request.headers['content-type']) ?? null,
     headers: passedHeaders(request.headers),
-    body: context.queue.inProcess ? body : body.toString('base64'),
-    receivedAt: context.now().toISOString(),
+    body: inProcess ? body : body.toString('base64'),
+    receivedAt: inProcess ? receivedAt : receivedAt.toISOString(),
   };
   try {
     await context.queue.enqueue(JOBS.deliver, job);
@@ -133,7 +135,10 @@ export async function runDelivery(context: SubscriberContext, job: DeliveryJob):
   const handler = context.settings.handlers.get(record.handler);
   if (!handler) throw new Error(`No handler named ${record.handler} is configured`);
 
-  const receivedAt = new Date(job.receivedAt);
+  // A new Date either way: a retried job hands its handler a fresh one.
+  const receivedAt = new Date(
+    typeof job.receivedAt === 'string' ? job.receivedAt : job.receivedAt.getTime(),
+  );
   const notification: Notification = {
     subscription: record,
     topic: record.topic,

@@ -1,5 +1,3 @@
-import { EventEmitter } from 'node:events';
-
 import type { SignatureFailure } from './signature.js';
 import type { Subscription } from './subscription.js';
 
@@ -64,32 +62,40 @@ export type SubscriberListener<K extends keyof SubscriberEvents> = (
   event: SubscriberEvents[K],
 ) => void;
 
-/** A typed event emitter; a throwing listener is logged by the subscriber, never rethrown. */
+/**
+ * A typed event emitter; a throwing listener is logged by the subscriber, never rethrown. Each
+ * event's listeners are kept in an array replaced on every change, so that emitting (once or
+ * more per delivery) neither copies it nor is disturbed by a listener that adds or removes one.
+ */
 export class SubscriberEventEmitter {
-  private readonly emitter = new EventEmitter();
+  private readonly listeners = new Map<string, ReadonlyArray<(event: never) => void>>();
 
-  constructor(private readonly onListenerError: (error: unknown) => void) {
-    this.emitter.setMaxListeners(0);
-  }
+  constructor(private readonly onListenerError: (error: unknown) => void) {}
 
-  /** Listen to an event. */
+  /** Listen to an event (a listener added twice is called twice, as with `EventEmitter`). */
   on<K extends keyof SubscriberEvents>(name: K, listener: SubscriberListener<K>): this {
-    this.emitter.on(name, listener);
+    this.listeners.set(name, [...(this.listeners.get(name) ?? []), listener]);
     return this;
   }
 
-  /** Stop listening. */
+  /** Stop listening (the listener's latest addition, if it was added more than once). */
   off<K extends keyof SubscriberEvents>(name: K, listener: SubscriberListener<K>): this {
-    this.emitter.off(name, listener);
+    const current = this.listeners.get(name);
+    const index = current ? current.lastIndexOf(listener) : -1;
+    if (!current || index < 0) return this;
+    const rest = current.filter((_, position) => position !== index);
+    if (rest.length > 0) this.listeners.set(name, rest);
+    else this.listeners.delete(name);
     return this;
   }
 
   /** Emit to every listener; listener failures never reach the caller. */
   emit<K extends keyof SubscriberEvents>(name: K, event: SubscriberEvents[K]): void {
-    if (this.emitter.listenerCount(name) === 0) return;
-    for (const listener of this.emitter.listeners(name)) {
+    const current = this.listeners.get(name);
+    if (current === undefined) return;
+    for (const listener of current as ReadonlyArray<SubscriberListener<K>>) {
       try {
-        (listener as SubscriberListener<K>)(event);
+        listener(event);
       } catch (error) {
         this.onListenerError(error);
       }

@@ -163,10 +163,9 @@ export function readRequestBody(request: IncomingMessage, limit: number): Promis
       }
       chunks.push(chunk);
     };
-    const onEnd = () => {
-      cleanup();
+    // Nothing follows 'end', so its listeners are left on the finished request.
+    const onEnd = () =>
       resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size));
-    };
     const onError = (error: Error) => {
       cleanup();
       reject(error);
@@ -183,14 +182,32 @@ export function readRequestBody(request: IncomingMessage, limit: number): Promis
   });
 }
 
-/** The head of an answer with neither headers nor body (content acknowledged). */
-const EMPTY_HEAD: Readonly<Record<string, string>> = Object.freeze({ 'content-length': '0' });
+let turnEnd: Promise<void> | null = null;
+
+/**
+ * Resolves at the end of this turn of the event loop, once every socket found ready in it was
+ * read: the callback adapters wait for it before writing an answer, so that the answers of a
+ * turn go out together. Each write to a connection whose client sleeps has the kernel wake that
+ * client; written together, one wake-up serves many answers. On two cores with the load
+ * generator beside the server this made core's mount on `node:http` about 30 % faster (see
+ * BENCHMARKS.md); an answer waits for the rest of its turn, well under a millisecond.
+ */
+export function endOfTurn(): Promise<void> {
+  turnEnd ??= new Promise((resolve) =>
+    setImmediate(() => {
+      turnEnd = null;
+      resolve();
+    }),
+  );
+  return turnEnd;
+}
 
 /** Write a neutral response to a Node response. */
 export function sendResponse(response: ServerResponse, answer: CallbackResponse): void {
   const { body, headers } = answer;
   if (body.length === 0 && !hasAny(headers)) {
-    response.writeHead(answer.status, EMPTY_HEAD);
+    // Node writes `Content-Length: 0` itself for a head it writes at `end()`.
+    response.statusCode = answer.status;
     response.end();
     return;
   }
@@ -282,5 +299,6 @@ export async function serveNode(
     headers: request.headers,
     ...(body ? { body } : {}),
   });
+  await endOfTurn();
   sendResponse(response, answer);
 }

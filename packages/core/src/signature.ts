@@ -52,12 +52,13 @@ export function verifySignature(
 
   if (!(method in HEX_LENGTH)) return { valid: false, reason: 'unsupported_algorithm' };
   const algorithm = method as SignatureAlgorithm;
-  if (hex.length !== HEX_LENGTH[algorithm] || !/^[0-9a-fA-F]+$/.test(hex)) {
+  // Decoding stops at the first character that is not a hex digit: a short result is malformed.
+  const given = hex.length === HEX_LENGTH[algorithm] ? Buffer.from(hex, 'hex') : null;
+  if (given === null || given.length * 2 !== hex.length) {
     return { valid: false, reason: 'malformed' };
   }
 
   const expected = createHmac(algorithm, keyOf(secret)).update(body).digest();
-  const given = Buffer.from(hex, 'hex');
   return timingSafeEqual(expected, given)
     ? { valid: true, algorithm }
     : { valid: false, reason: 'mismatch' };

@@ -6,6 +6,7 @@ import {
   createSubscriber,
   type MemoryQueue,
   type Subscriber,
+  SubscriberEventEmitter,
   type SubscriberEvents,
 } from '../src/index.js';
 import { startCallbackServer, eventually, type CallbackServer } from './helpers/callback-server.js';
@@ -188,5 +189,54 @@ describe('subscriber events, over real sockets', () => {
     const scheduled = seen.find((entry) => entry.name === 'retry:scheduled')!.event;
     expect(scheduled['retryAt']).to.be.instanceOf(Date);
     hub = await startTestHub();
+  });
+});
+
+describe('SubscriberEventEmitter', () => {
+  const rejected = (reason: 'mismatch' | 'ended') => ({
+    subscriptionId: 'a',
+    handler: 'news',
+    reason,
+  });
+
+  it('calls a listener once per addition and removes the latest addition first', () => {
+    const emitter = new SubscriberEventEmitter(() => {});
+    const calls: string[] = [];
+    const listener = (event: { reason: string }) => calls.push(event.reason);
+    emitter.on('delivery:rejected', listener).on('delivery:rejected', listener);
+    emitter.emit('delivery:rejected', rejected('mismatch'));
+    emitter.off('delivery:rejected', listener);
+    emitter.emit('delivery:rejected', rejected('ended'));
+    emitter.off('delivery:rejected', listener).off('delivery:rejected', listener);
+    emitter.emit('delivery:rejected', rejected('mismatch'));
+    expect(calls).to.deep.equal(['mismatch', 'mismatch', 'ended']);
+  });
+
+  it('emits to the listeners present when it started, whatever a listener adds or removes', () => {
+    const emitter = new SubscriberEventEmitter(() => {});
+    const calls: string[] = [];
+    const second = () => calls.push('second');
+    const added = () => calls.push('added');
+    emitter.on('delivery:rejected', () => {
+      calls.push('first');
+      emitter.off('delivery:rejected', second).on('delivery:rejected', added);
+    });
+    emitter.on('delivery:rejected', second);
+    emitter.emit('delivery:rejected', rejected('ended'));
+    emitter.emit('delivery:rejected', rejected('ended'));
+    expect(calls).to.deep.equal(['first', 'second', 'first', 'added']);
+  });
+
+  it('reports a throwing listener and still calls the others', () => {
+    const errors: unknown[] = [];
+    const emitter = new SubscriberEventEmitter((error) => errors.push(error));
+    let called = 0;
+    emitter.on('delivery:rejected', () => {
+      throw new Error('listener broke');
+    });
+    emitter.on('delivery:rejected', () => called++);
+    emitter.emit('delivery:rejected', rejected('ended'));
+    expect(called).to.equal(1);
+    expect(errors.map((error) => (error as Error).message)).to.deep.equal(['listener broke']);
   });
 });

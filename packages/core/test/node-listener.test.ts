@@ -1,7 +1,9 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-import { createNodeListener } from '../src/index.js';
+import { expect } from 'chai';
+
+import { createNodeListener, endOfTurn } from '../src/index.js';
 import { httpAdapterSuite } from '../src/testing/http-adapter-suite.js';
 
 httpAdapterSuite('node:http (createNodeListener)', async (endpoint, app) => {
@@ -17,4 +19,22 @@ httpAdapterSuite('node:http (createNodeListener)', async (endpoint, app) => {
         server.close(() => resolve());
       }),
   };
+});
+
+describe('endOfTurn', () => {
+  it('is one promise for a whole turn, settled after its microtasks, and a new one after it', async () => {
+    const order: string[] = [];
+    const first = endOfTurn();
+    expect(endOfTurn()).to.equal(first);
+    void first.then(() => order.push('end of turn'));
+    queueMicrotask(() => order.push('microtask'));
+    setImmediate(() => order.push('immediate queued after it'));
+    await first;
+    expect(order).to.deep.equal(['microtask', 'end of turn']);
+
+    const next = endOfTurn();
+    expect(next).to.not.equal(first);
+    await next;
+    expect(order).to.include('immediate queued after it');
+  });
 });

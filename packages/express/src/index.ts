@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
 import {
+  endOfTurn,
   oversizedAnswer,
   PayloadTooLargeError,
   readRequestBody,
@@ -122,6 +123,7 @@ function callbackHandler(endpoint: CallbackEndpoint, options: ExpressAdapterOpti
       headers: request.headers,
       ...(body ? { body } : {}),
     });
+    await endOfTurn();
     sendResponse(response, answer);
   };
 }

@@ -1,4 +1,5 @@
 import {
+  endOfTurn,
   oversizedAnswer,
   PayloadTooLargeError,
   readRequestBody,
@@ -31,6 +32,13 @@ function pathOf(url: string): string {
 }
 
 function send(ctx: Context, answer: CallbackResponse): void {
+  if (answer.body.length === 0 && Object.keys(answer.headers).length === 0) {
+    // An explicit null body (set before the status, which Koa would otherwise turn into 204):
+    // Koa answers it with `Content-Length: 0` and no content type, without guessing one first.
+    ctx.body = null;
+    ctx.status = answer.status;
+    return;
+  }
   ctx.status = answer.status;
   for (const [name, value] of Object.entries(answer.headers)) ctx.set(name, value);
   ctx.body = typeof answer.body === 'string' ? answer.body : Buffer.from(answer.body);
@@ -92,6 +100,8 @@ function callbackHandler(endpoint: CallbackEndpoint, options: KoaAdapterOptions)
       ...(body ? { body } : {}),
     });
     send(ctx, answer);
+    // Koa writes the answer once the middleware chain is done: this turn's answers together.
+    await endOfTurn();
   };
 }
 

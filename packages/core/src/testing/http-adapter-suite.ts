@@ -683,6 +683,9 @@ export function httpAdapterSuite(
           expect(answer.status).to.equal(202);
           expect(answer.body.length).to.equal(0);
           expect(answer.headers['content-type']).to.equal(undefined);
+          // Framed by its length, so the connection carries no chunked terminator.
+          expect(answer.headers['content-length']).to.equal('0');
+          expect(answer.headers['transfer-encoding']).to.equal(undefined);
         }
         const names = (answer: RawAnswer) => Object.keys(answer.headers).sort();
         expect(names(forged)).to.deep.equal(names(taken));
