@@ -191,13 +191,10 @@ function passedHeaders(headers: CallbackRequest['headers']): Record<string, stri
   for (const name in headers) {
     const value = headers[name];
     if (value === undefined) continue;
-    // Node gives names in lower case already; other sources may not.
-    const lower = isLowerCase(name) ? name : name.toLowerCase();
+    // Node gives names in lower case already (V8 then returns the same string); others may not.
+    const lower = name.toLowerCase();
     if (FRAMING.has(lower)) continue;
     out[lower] = typeof value === 'string' ? value : value.join(', ');
   }
   return out;
 }
-
-const UPPER = /[A-Z]/;
-const isLowerCase = (name: string): boolean => !UPPER.test(name);

@@ -47,29 +47,56 @@ const text = (status: number, body: string, headers: Record<string, string> = {}
   body,
 });
 
-/** Each handler's name and callback path, listed once per settings (read on every request). */
-const routeTables = new WeakMap<SubscriberSettings['handlers'], Array<[string, string]>>();
+/** Each handler's callback path, and the routes of the paths looked up lately. */
+interface RouteTable {
+  paths: Array<[handler: string, path: string]>;
+  /** Every request's path is looked up twice (adapter, then handler): the second is a hit. */
+  seen: Map<string, CallbackRoute | null>;
+}
 
-function routeTable(handlers: SubscriberSettings['handlers']): Array<[string, string]> {
+/** Paths remembered per table (past that the memory starts over), and the longest one kept. */
+const ROUTES_KEPT = 4096;
+const ROUTE_KEPT_LENGTH = 512;
+
+const routeTables = new WeakMap<SubscriberSettings['handlers'], RouteTable>();
+
+function routeTable(handlers: SubscriberSettings['handlers']): RouteTable {
   let table = routeTables.get(handlers);
   if (!table) {
-    table = [...handlers].map(([handler, { path }]) => [handler, path]);
+    const paths = [...handlers].map(([handler, { path }]): [string, string] => [handler, path]);
+    table = { paths, seen: new Map() };
     routeTables.set(handlers, table);
   }
   return table;
 }
 
 /** Find the handler and subscription id a path names, or `null` when it is no callback of ours. */
-export function matchCallback(context: SubscriberContext, pathname: string): CallbackRoute | null {
+export function matchCallback(
+  context: SubscriberContext,
+  pathname: string,
+): Readonly<CallbackRoute> | null {
+  const table = routeTable(context.settings.handlers);
+  const known = table.seen.get(pathname);
+  if (known !== undefined) return known;
+
+  const route = findRoute(table.paths, pathname);
+  if (pathname.length <= ROUTE_KEPT_LENGTH) {
+    if (table.seen.size >= ROUTES_KEPT) table.seen.clear();
+    table.seen.set(pathname, route);
+  }
+  return route;
+}
+
+function findRoute(paths: RouteTable['paths'], pathname: string): CallbackRoute | null {
   const trimmed = pathname.length > 1 && pathname.endsWith('/') ? pathname.slice(0, -1) : pathname;
   const slash = trimmed.lastIndexOf('/');
   if (slash < 0) return null;
 
   const id = trimmed.slice(slash + 1);
   const prefix = trimmed.slice(0, slash);
-  for (const [handler, path] of routeTable(context.settings.handlers)) {
+  for (const [handler, path] of paths) {
     if (prefix === path || prefix.endsWith(path)) {
-      return UUID.test(id) ? { handler, id: id.toLowerCase() } : null;
+      return UUID.test(id) ? Object.freeze({ handler, id: id.toLowerCase() }) : null;
     }
   }
   return null;
@@ -89,7 +116,7 @@ export async function handleCallback(
   const route = matchCallback(context, pathname);
   if (!route) return text(404, 'Not found');
 
-  const method = request.method.toUpperCase();
+  const method = request.method === 'POST' ? 'POST' : request.method.toUpperCase();
   if (method !== 'GET' && method !== 'POST')
     return text(405, 'Method not allowed', { allow: 'GET, POST' });
 
