@@ -24,6 +24,11 @@ export const INTAKE_CASES: readonly IntakeCase[] = [
     baseline: { name: 'bare-node', atLeast: 0 },
   },
   {
+    name: 'bare-node-turn',
+    label: 'bare `node:http`, answers written at the end of the turn as core does (reference)',
+    baseline: { name: 'bare-node', atLeast: 0 },
+  },
+  {
     name: 'core-node',
     label: 'core `createNodeListener` on `node:http`, embedded',
     baseline: { name: 'bare-node', atLeast: 0.7 },

@@ -15,6 +15,7 @@ import {
   createMemoryStore,
   createNodeListener,
   createSubscriber,
+  endOfTurn,
   type SubscriberOptions,
 } from '@websubsub/core';
 import { createExpressMiddleware } from '@websubsub/express';
@@ -53,6 +54,21 @@ function bareNode(): RequestListener {
       response.writeHead(202);
       response.end();
     });
+  };
+}
+
+/**
+ * Bare `node:http` answering as core's mount does: at the end of the event loop's turn, with
+ * the other answers of that turn. Shows what that alone is worth, with no HMAC, store or queue.
+ */
+function bareNodeTurn(): RequestListener {
+  return (request, response) => {
+    readAll(request)
+      .then(() => endOfTurn())
+      .then(() => {
+        response.writeHead(202);
+        response.end();
+      });
   };
 }
 
@@ -181,6 +197,8 @@ async function listener(): Promise<RequestListener> {
       return bareExpress();
     case 'bare-node-hmac':
       return bareNodeHmac();
+    case 'bare-node-turn':
+      return bareNodeTurn();
     case 'peer':
       return peer();
     default:

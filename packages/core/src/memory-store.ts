@@ -25,24 +25,25 @@ export interface MemoryStoreOptions {
   initial?: Subscription[];
 }
 
-/** A copy sharing nothing with the original: every field is a primitive but the dates. */
+/**
+ * A copy sharing nothing with the original: every field is a primitive but the dates. Each date
+ * is named, not looked up from a list of names: this runs twice per delivery.
+ */
 function copy(subscription: Subscription): Subscription {
-  const out = { ...subscription };
-  for (const field of DATE_FIELDS) {
-    const value = subscription[field];
-    if (value !== null) out[field] = new Date(value.getTime());
-  }
-  return out;
+  return {
+    ...subscription,
+    createdAt: new Date(subscription.createdAt.getTime()),
+    leaseExpiresAt: copyDate(subscription.leaseExpiresAt),
+    lastSubscribeAt: copyDate(subscription.lastSubscribeAt),
+    lastUnsubscribeAt: copyDate(subscription.lastUnsubscribeAt),
+    lastDeliveryAt: copyDate(subscription.lastDeliveryAt),
+    retryAt: copyDate(subscription.retryAt),
+  };
 }
 
-const DATE_FIELDS = [
-  'createdAt',
-  'leaseExpiresAt',
-  'lastSubscribeAt',
-  'lastUnsubscribeAt',
-  'lastDeliveryAt',
-  'retryAt',
-] as const;
+const copyDate = (date: Date | null): Date | null =>
+  date === null ? null : new Date(date.getTime());
+
 const keyOf = (hub: string, topic: string, handler: string): string =>
   JSON.stringify([hub, topic, handler]);
 
