@@ -94,17 +94,23 @@ export class RecentDeliveries {
   }
 }
 
+/** One watched run: settled by its handler or, past its deadline, by the watch. */
+interface WatchedRun {
+  deadline: number;
+  handler: string;
+  timeoutMs: number;
+  fail: (error: Error) => void;
+  settled: boolean;
+}
+
 /**
  * Content handlers running in this process, watched by one timer for them all rather than one
- * each (a timer per delivery costs more than the rest of a delivery's bookkeeping).
+ * each (a timer per delivery costs more than the rest of a delivery's bookkeeping). A run that
+ * ends is only marked; the timer drops the marked ones as it passes, so a delivery costs a push
+ * and a flag, not a set's insertion and removal.
  */
 export class HandlerRuns {
-  private readonly runs = new Set<{
-    deadline: number;
-    handler: string;
-    timeoutMs: number;
-    fail: (error: Error) => void;
-  }>();
+  private runs: WatchedRun[] = [];
   private timer: NodeJS.Timeout | null = null;
 
   /**
@@ -118,20 +124,31 @@ export class HandlerRuns {
     if (timeoutMs <= 0) return running;
 
     return new Promise<void>((resolve, reject) => {
-      const entry = { deadline: Date.now() + timeoutMs, handler, timeoutMs, fail: reject };
-      this.runs.add(entry);
+      const entry: WatchedRun = {
+        deadline: Date.now() + timeoutMs,
+        handler,
+        timeoutMs,
+        fail: reject,
+        settled: false,
+      };
+      this.runs.push(entry);
       this.timer ??= this.startTimer(timeoutMs);
       running.then(
         () => {
-          this.runs.delete(entry);
+          entry.settled = true;
           resolve();
         },
         (error: unknown) => {
-          this.runs.delete(entry);
+          entry.settled = true;
           reject(error);
         },
       );
     });
+  }
+
+  /** Runs being watched, those already settled but not yet dropped by the timer included. */
+  get size(): number {
+    return this.runs.length;
   }
 
   private startTimer(timeoutMs: number): NodeJS.Timeout {
@@ -142,12 +159,18 @@ export class HandlerRuns {
 
   private expire(): void {
     const now = Date.now();
+    const left: WatchedRun[] = [];
     for (const entry of this.runs) {
-      if (entry.deadline > now) continue;
-      this.runs.delete(entry);
+      if (entry.settled) continue;
+      if (entry.deadline > now) {
+        left.push(entry);
+        continue;
+      }
+      entry.settled = true;
       entry.fail(new HandlerTimeoutError(entry.handler, entry.timeoutMs));
     }
-    if (this.runs.size === 0 && this.timer) {
+    this.runs = left;
+    if (left.length === 0 && this.timer) {
       clearInterval(this.timer);
       this.timer = null;
     }

@@ -6,6 +6,7 @@ import {
   createMemoryQueue,
   createMemoryStore,
   createSubscriber,
+  HandlerRuns,
   HandlerTimeoutError,
   signBody,
   type Notification,
@@ -85,5 +86,27 @@ describe('handlerTimeoutMs: a content handler that never finishes', () => {
     } finally {
       await subscriber.stop();
     }
+  });
+});
+
+describe('HandlerRuns', () => {
+  it('fails only the run past its deadline, and forgets every run once it has ended', async () => {
+    const runs = new HandlerRuns();
+    const quick = Array.from({ length: 500 }, () => runs.watch(Promise.resolve(), 'news', 60));
+    const failing = runs.watch(Promise.reject(new Error('handler broke')), 'news', 60);
+    const hanging = runs.watch(new Promise<void>(() => {}), 'slow', 60);
+
+    await Promise.all(quick);
+    const outcomes = await Promise.allSettled([failing, hanging]);
+    expect(outcomes.map((outcome) => outcome.status)).to.deep.equal(['rejected', 'rejected']);
+    const [failed, timedOut] = outcomes.map((outcome) =>
+      outcome.status === 'rejected' ? (outcome.reason as Error) : null,
+    );
+    expect(failed?.message).to.equal('handler broke');
+    expect(timedOut).to.be.instanceOf(HandlerTimeoutError);
+    expect(timedOut?.message).to.include('slow');
+
+    // The timer has passed once since the runs ended: none is kept.
+    expect(runs.size).to.equal(0);
   });
 });
