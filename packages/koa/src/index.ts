@@ -33,8 +33,10 @@ function pathOf(url: string): string {
 
 function send(ctx: Context, answer: CallbackResponse): void {
   if (answer.body.length === 0 && Object.keys(answer.headers).length === 0) {
-    // An explicit null body (set before the status, which Koa would otherwise turn into 204):
-    // Koa answers it with `Content-Length: 0` and no content type, without guessing one first.
+    // An explicit null body, which Koa answers with `Content-Length: 0` and no content type
+    // without guessing one first. The type an earlier middleware set goes first (Koa turns a
+    // null JSON body into "null"), the status after (Koa turns a null body's status into 204).
+    ctx.remove('content-type');
     ctx.body = null;
     ctx.status = answer.status;
     return;

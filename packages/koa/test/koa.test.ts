@@ -201,6 +201,26 @@ describe('koa: body parsers and mount points', function () {
     expect(received).to.have.length(0);
   });
 
+  it('after a middleware that makes every answer JSON: still an empty 202', async function () {
+    await serve((subscription) => {
+      const koa = quietKoa();
+      koa.use(async (ctx, next) => {
+        ctx.type = 'application/json';
+        await next();
+      });
+      koa.use(createKoaMiddleware(subscription));
+      return koa;
+    });
+
+    const result = await deliver(fixture('wordpress-atom-two-entries'));
+
+    expect(result.status).to.equal(202);
+    expect(result.body).to.equal('');
+    expect(result.headers['content-type']).to.equal(undefined);
+    expect(result.headers['content-length']).to.equal('0');
+    expect(received).to.have.length(1);
+  });
+
   it('as routes of a @koa/router with a prefix that is part of baseUrl', async function () {
     await serve((subscription) => {
       const koa = quietKoa();
