@@ -1,6 +1,7 @@
 import { createHmac, randomBytes, randomUUID } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import http, { type IncomingHttpHeaders, type RequestListener } from 'node:http';
+import net from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -691,6 +692,40 @@ export function httpAdapterSuite(
         expect(names(forged)).to.deep.equal(names(taken));
         await queue.idle();
         expect(received).to.have.length(1);
+      });
+
+      it('answers requests pipelined on one connection, each in its turn', async function () {
+        const subscription = await subscribed({ secret: 'the real secret' });
+        const target = callbackTarget(subscription);
+        const request = (body: string, signature: string | null) =>
+          `POST ${target} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: ${body.length}\r\n` +
+          (signature === null ? '' : `X-Hub-Signature: ${signature}\r\n`) +
+          `\r\n${body}`;
+        const wire =
+          request('first', signed('first', 'the real secret')) +
+          request('unsigned', null) +
+          request('second', signed('second', 'the real secret')) +
+          'GET /elsewhere HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n';
+
+        const { hostname, port } = new URL(mounted.origin);
+        const raw = await new Promise<string>((resolve, reject) => {
+          const socket = net.connect(Number(port), hostname, () => socket.end(wire));
+          let text = '';
+          socket.setEncoding('latin1');
+          socket.on('data', (chunk: string) => (text += chunk));
+          socket.on('end', () => resolve(text));
+          socket.on('error', reject);
+          socket.setTimeout(5000, () => socket.destroy(new Error('no answers within 5 s')));
+        });
+
+        const statuses = [...raw.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((match) => match[1]);
+        expect(statuses).to.deep.equal(['202', '403', '202', '200']);
+        expect(raw).to.include(`${APP_MARK}: app`);
+        await queue.idle();
+        expect(received.map(({ notification }) => notification.body.toString())).to.deep.equal([
+          'first',
+          'second',
+        ]);
       });
 
       it('refuses unsigned content for a subscription with a secret with 403', async function () {
