@@ -212,6 +212,13 @@ export function readRequestBody(request: IncomingMessage, limit: number): Promis
 let turnEnd: Promise<void> | null = null;
 
 /**
+ * The real `setImmediate`, taken when this module loads: fake timers installed later (sinon,
+ * Jest, Vitest) replace the global, and an end of turn scheduled through a fake one would never
+ * come, holding every answer after it.
+ */
+const immediate = setImmediate;
+
+/**
  * Resolves at the end of this turn of the event loop, once every socket found ready in it was
  * read: the callback adapters wait for it before writing an answer, so that the answers of a
  * turn go out together. Each write to a connection whose client sleeps has the kernel wake that
@@ -221,7 +228,7 @@ let turnEnd: Promise<void> | null = null;
  */
 export function endOfTurn(): Promise<void> {
   turnEnd ??= new Promise((resolve) =>
-    setImmediate(() => {
+    immediate(() => {
       turnEnd = null;
       resolve();
     }),
@@ -229,12 +236,16 @@ export function endOfTurn(): Promise<void> {
   return turnEnd;
 }
 
+/** The head of an answer with neither headers nor body (content acknowledged). */
+const EMPTY_HEAD: Readonly<Record<string, string>> = Object.freeze({ 'content-length': '0' });
+
 /** Write a neutral response to a Node response. */
 export function sendResponse(response: ServerResponse, answer: CallbackResponse): void {
   const { body, headers } = answer;
   if (body.length === 0 && !hasAny(headers)) {
-    // Node writes `Content-Length: 0` itself for a head it writes at `end()`.
-    response.statusCode = answer.status;
+    // The length said outright: Node adds it by itself only to some heads (not to HTTP/1.0
+    // answers, nor once a middleware such as compression has written the head).
+    response.writeHead(answer.status, EMPTY_HEAD);
     response.end();
     return;
   }

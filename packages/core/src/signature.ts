@@ -18,6 +18,8 @@ const HEX_LENGTH: Record<SignatureAlgorithm, number> = {
   sha512: 128,
 };
 
+const HEX = /^[0-9a-fA-F]+$/;
+
 /** Why a signature was not accepted. */
 export type SignatureFailure = 'missing' | 'malformed' | 'unsupported_algorithm' | 'mismatch';
 
@@ -52,12 +54,12 @@ export function verifySignature(
 
   if (!(method in HEX_LENGTH)) return { valid: false, reason: 'unsupported_algorithm' };
   const algorithm = method as SignatureAlgorithm;
-  // Decoding stops at the first character that is not a hex digit: a short result is malformed.
-  const given = hex.length === HEX_LENGTH[algorithm] ? Buffer.from(hex, 'hex') : null;
-  if (given === null || given.length * 2 !== hex.length) {
+  // Checked before decoding: Node's hex decoder reads only the low byte of each character.
+  if (hex.length !== HEX_LENGTH[algorithm] || !HEX.test(hex)) {
     return { valid: false, reason: 'malformed' };
   }
 
+  const given = Buffer.from(hex, 'hex');
   const expected = createHmac(algorithm, keyOf(secret)).update(body).digest();
   return timingSafeEqual(expected, given)
     ? { valid: true, algorithm }

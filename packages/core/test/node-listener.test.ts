@@ -38,3 +38,20 @@ describe('endOfTurn', () => {
     expect(order).to.include('immediate queued after it');
   });
 });
+
+describe('endOfTurn under fake timers', () => {
+  it('comes even when the global setImmediate was replaced after the module loaded', async () => {
+    const real = globalThis.setImmediate;
+    // What fake timers do: a setImmediate that never runs its callback until told to.
+    globalThis.setImmediate = (() => ({})) as unknown as typeof setImmediate;
+    try {
+      const outcome = await Promise.race([
+        endOfTurn().then(() => 'came'),
+        new Promise((resolve) => setTimeout(() => resolve('never came'), 500)),
+      ]);
+      expect(outcome).to.equal('came');
+    } finally {
+      globalThis.setImmediate = real;
+    }
+  });
+});

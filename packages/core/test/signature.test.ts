@@ -71,6 +71,9 @@ describe('verifySignature', () => {
     expect(reason(`sha256=${hex.slice(0, -1)}g`)).to.equal('malformed');
     expect(reason(`sha256=${hex.slice(0, 31)}z${hex.slice(32)}`)).to.equal('malformed');
     expect(reason(`sha256=z${hex.slice(1)}`)).to.equal('malformed');
+    // Characters whose low byte is a hex digit: Node's hex decoder would read them as one.
+    expect(reason(`sha256=${hex.slice(0, -1)}\u0130`)).to.equal('malformed');
+    expect(reason(`sha256=${hex.replace(/a/g, '\u0161')}`)).to.equal('malformed');
     expect(reason(`md5=${hex.slice(0, 32)}`)).to.equal('unsupported_algorithm');
   });
 });

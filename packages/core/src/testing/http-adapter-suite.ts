@@ -209,6 +209,20 @@ function send(
   });
 }
 
+/** Write `wire` on a fresh connection, half-close it, and read everything the server says. */
+function rawExchange(origin: string, wire: string): Promise<string> {
+  const { hostname, port } = new URL(origin);
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(Number(port), hostname, () => socket.end(wire));
+    let text = '';
+    socket.setEncoding('latin1');
+    socket.on('data', (chunk: string) => (text += chunk));
+    socket.on('end', () => resolve(text));
+    socket.on('error', reject);
+    socket.setTimeout(5000, () => socket.destroy(new Error('no answers within 5 s')));
+  });
+}
+
 /**
  * Send `size` bytes, chunked or with their length declared, until the server answers; then
  * report the answer and whether the server closed the connection.
@@ -694,6 +708,23 @@ export function httpAdapterSuite(
         expect(received).to.have.length(1);
       });
 
+      it('tells an HTTP/1.0 hub the empty 202 is empty: Content-Length: 0', async function () {
+        const subscription = await subscribed({ secret: 'the real secret' });
+        const body = 'old client';
+        const wire =
+          `POST ${callbackTarget(subscription)} HTTP/1.0\r\nHost: 127.0.0.1\r\n` +
+          `Content-Length: ${body.length}\r\n` +
+          `X-Hub-Signature: ${signed(body, 'the real secret')}\r\n\r\n${body}`;
+
+        const raw = await rawExchange(mounted.origin, wire);
+
+        expect(raw).to.match(/^HTTP\/1\.1 202 /);
+        expect(raw.toLowerCase()).to.include('\r\ncontent-length: 0\r\n');
+        expect(raw.endsWith('\r\n\r\n'), 'nothing after the head').to.equal(true);
+        await queue.idle();
+        expect(received).to.have.length(1);
+      });
+
       it('answers requests pipelined on one connection, each in its turn', async function () {
         const subscription = await subscribed({ secret: 'the real secret' });
         const target = callbackTarget(subscription);
@@ -707,16 +738,7 @@ export function httpAdapterSuite(
           request('second', signed('second', 'the real secret')) +
           'GET /elsewhere HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n';
 
-        const { hostname, port } = new URL(mounted.origin);
-        const raw = await new Promise<string>((resolve, reject) => {
-          const socket = net.connect(Number(port), hostname, () => socket.end(wire));
-          let text = '';
-          socket.setEncoding('latin1');
-          socket.on('data', (chunk: string) => (text += chunk));
-          socket.on('end', () => resolve(text));
-          socket.on('error', reject);
-          socket.setTimeout(5000, () => socket.destroy(new Error('no answers within 5 s')));
-        });
+        const raw = await rawExchange(mounted.origin, wire);
 
         const statuses = [...raw.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((match) => match[1]);
         expect(statuses).to.deep.equal(['202', '403', '202', '200']);
