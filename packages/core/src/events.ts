@@ -74,6 +74,9 @@ export class SubscriberEventEmitter {
 
   /** Listen to an event (a listener added twice is called twice, as with `EventEmitter`). */
   on<K extends keyof SubscriberEvents>(name: K, listener: SubscriberListener<K>): this {
+    if (typeof listener !== 'function') {
+      throw new TypeError(`The listener of ${name} must be a function, not ${typeof listener}`);
+    }
     this.listeners.set(name, [...(this.listeners.get(name) ?? []), listener]);
     return this;
   }

@@ -227,6 +227,12 @@ describe('SubscriberEventEmitter', () => {
     expect(calls).to.deep.equal(['first', 'second', 'first', 'added']);
   });
 
+  it('refuses a listener that is no function when it is added, not when it would be called', () => {
+    const emitter = new SubscriberEventEmitter(() => {});
+    const notAFunction = 'log it' as unknown as () => void;
+    expect(() => emitter.on('delivery:rejected', notAFunction)).to.throw(TypeError, /function/);
+  });
+
   it('reports a throwing listener and still calls the others', () => {
     const errors: unknown[] = [];
     const emitter = new SubscriberEventEmitter((error) => errors.push(error));
