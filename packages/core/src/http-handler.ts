@@ -223,7 +223,7 @@ const immediate = setImmediate;
  * read: the callback adapters wait for it before writing an answer, so that the answers of a
  * turn go out together. Each write to a connection whose client sleeps has the kernel wake that
  * client; written together, one wake-up serves many answers. On two cores with the load
- * generator beside the server this made core's mount on `node:http` about 30 % faster (see
+ * generator beside the server this made core's mount on `node:http` 20–30 % faster (see
  * BENCHMARKS.md); an answer waits for the rest of its turn, well under a millisecond.
  */
 export function endOfTurn(): Promise<void> {
