@@ -126,6 +126,35 @@ export async function runMigrations(
   });
 }
 
+/**
+ * When an adapter's migrations run: when asked (`apply`), or once before its first query when
+ * the adapter migrates by itself (`ready`). A failed run is tried again by the next query.
+ */
+export class Migrations {
+  private done = false;
+  private running: Promise<MigrationResult> | null = null;
+
+  constructor(
+    private readonly run: () => Promise<MigrationResult>,
+    private readonly automatic: boolean,
+  ) {}
+
+  async apply(): Promise<MigrationResult> {
+    const result = await this.run();
+    this.done = true;
+    return result;
+  }
+
+  async ready(): Promise<void> {
+    if (this.done || !this.automatic) return;
+
+    this.running ??= this.apply().finally(() => {
+      this.running = null;
+    });
+    await this.running;
+  }
+}
+
 /** Apply the missing migrations of one table in one transaction, under the migration lock. */
 export async function applyMigrations<Names extends MigratedNames>(
   pool: pg.Pool,

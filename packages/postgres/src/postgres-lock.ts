@@ -13,7 +13,12 @@ import pg from 'pg';
 
 import { messageOf } from './driver-errors.js';
 import { adapterPool } from './pool.js';
-import { applyMigrations, type MigrationPlan, type MigrationResult } from './migrations.js';
+import {
+  applyMigrations,
+  Migrations,
+  type MigrationPlan,
+  type MigrationResult,
+} from './migrations.js';
 import { lockTableNames, type LockTableNames } from './table-names.js';
 
 const ADAPTER = 'postgres-lock';
@@ -57,15 +62,16 @@ export class PostgresLock implements LockProvider {
   private readonly names: LockTableNames;
   private readonly pool: pg.Pool;
   private readonly ownsPool: boolean;
-  private readonly autoMigrate: boolean;
   private readonly logger: Logger;
-  private migrated = false;
-  private migrating: Promise<MigrationResult> | null = null;
+  private readonly migrations: Migrations;
 
   constructor(options: PostgresLockOptions) {
     this.names = lockTableNames(options.table);
-    this.autoMigrate = options.migrate ?? true;
     this.logger = options.logger ?? silentLogger;
+    this.migrations = new Migrations(
+      () => applyMigrations(this.pool, this.names, this.logger, LOCK_MIGRATIONS),
+      options.migrate ?? true,
+    );
     ({ pool: this.pool, ownsPool: this.ownsPool } = adapterPool(
       ADAPTER,
       options,
@@ -80,10 +86,8 @@ export class PostgresLock implements LockProvider {
   }
 
   /** Create or upgrade the locks table now rather than before the first lock. */
-  async migrate(): Promise<MigrationResult> {
-    const result = await applyMigrations(this.pool, this.names, this.logger, LOCK_MIGRATIONS);
-    this.migrated = true;
-    return result;
+  migrate(): Promise<MigrationResult> {
+    return this.migrations.apply();
   }
 
   async acquire(key: string, ttlMs: number): Promise<HeldLock | null> {
@@ -126,12 +130,7 @@ export class PostgresLock implements LockProvider {
   }
 
   private async query(operation: string, text: string, values: unknown[]) {
-    if (!this.migrated && this.autoMigrate) {
-      this.migrating ??= this.migrate().finally(() => {
-        this.migrating = null;
-      });
-      await this.migrating;
-    }
+    await this.migrations.ready();
     try {
       return await this.pool.query(text, values);
     } catch (error) {

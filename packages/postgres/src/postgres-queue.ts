@@ -16,7 +16,12 @@ import pg from 'pg';
 
 import { messageOf } from './driver-errors.js';
 import { adapterPool } from './pool.js';
-import { applyMigrations, type MigrationPlan, type MigrationResult } from './migrations.js';
+import {
+  applyMigrations,
+  Migrations,
+  type MigrationPlan,
+  type MigrationResult,
+} from './migrations.js';
 import { queueTableNames, type QueueTableNames } from './table-names.js';
 
 /** Options of `createPostgresQueue`. Give `pool` or `connectionString`. */
@@ -188,7 +193,6 @@ export class PostgresQueue implements JobQueue {
   private readonly names: QueueTableNames;
   private readonly pool: pg.Pool;
   private readonly ownsPool: boolean;
-  private readonly autoMigrate: boolean;
   private readonly logger: Logger;
   private readonly pollIntervalMs: number;
   private readonly lockTtlMs: number;
@@ -207,8 +211,7 @@ export class PostgresQueue implements JobQueue {
     deletes: 0,
   };
 
-  private migrated = false;
-  private migrating: Promise<MigrationResult> | null = null;
+  private readonly migrations: Migrations;
   private started = false;
   private stopping = false;
   private stoppingDone: Promise<void> | null = null;
@@ -241,8 +244,11 @@ export class PostgresQueue implements JobQueue {
   constructor(options: PostgresQueueOptions) {
     this.names = queueTableNames(options.table);
     this.table = this.names.table;
-    this.autoMigrate = options.migrate ?? true;
     this.logger = options.logger ?? silentLogger;
+    this.migrations = new Migrations(
+      () => applyMigrations(this.pool, this.names, this.logger, QUEUE_MIGRATIONS),
+      options.migrate ?? true,
+    );
     this.pollIntervalMs = positive('pollIntervalMs', options.pollIntervalMs ?? 1000);
     this.lockTtlMs = positive('lockTtlMs', options.lockTtlMs ?? 60_000);
     this.batchSize = Math.floor(positive('batchSize', options.batchSize ?? 500));
@@ -261,10 +267,8 @@ export class PostgresQueue implements JobQueue {
   }
 
   /** Create or upgrade the jobs and schedules tables now rather than before the first query. */
-  async migrate(): Promise<MigrationResult> {
-    const result = await applyMigrations(this.pool, this.names, this.logger, QUEUE_MIGRATIONS);
-    this.migrated = true;
-    return result;
+  migrate(): Promise<MigrationResult> {
+    return this.migrations.apply();
   }
 
   /** Counts of the statements sent so far. */
@@ -332,7 +336,7 @@ export class PostgresQueue implements JobQueue {
     if (this.stoppingDone)
       throw new AdapterError(ADAPTER, 'a stopped queue cannot start again', null);
 
-    await this.ready();
+    await this.migrations.ready();
     this.started = true;
     this.stopping = false;
 
@@ -435,7 +439,7 @@ export class PostgresQueue implements JobQueue {
     }
 
     try {
-      await this.ready();
+      await this.migrations.ready();
       await this.pool.query(text, values);
     } catch (error) {
       const failure = new AdapterError(
@@ -612,7 +616,11 @@ export class PostgresQueue implements JobQueue {
     if (this.deleting) return this.deleting;
     if (this.finished.size === 0) return;
 
-    const ids = [...this.finished.keys()].slice(0, this.batchSize * 4);
+    // The oldest first, without copying the whole map when a backlog of them waits.
+    const ids: string[] = [];
+    for (const id of this.finished.keys()) {
+      if (ids.push(id) === this.batchSize * 4) break;
+    }
     let deletedAll = false;
     this.deleting = (async () => {
       try {
@@ -861,7 +869,7 @@ export class PostgresQueue implements JobQueue {
     text: string,
     values: unknown[],
   ): Promise<pg.QueryResult<Row>> {
-    await this.ready();
+    await this.migrations.ready();
     try {
       return await this.pool.query<Row>(text, values);
     } catch (error) {
@@ -882,16 +890,6 @@ export class PostgresQueue implements JobQueue {
       `Background ${operation} failed; trying again`,
     );
     this.lastLogged.set(operation, { at: now, suppressed: 0 });
-  }
-
-  /** Runs the migration once, before the first query; a failed one is tried again next time. */
-  private async ready(): Promise<void> {
-    if (this.migrated || !this.autoMigrate) return;
-
-    this.migrating ??= this.migrate().finally(() => {
-      this.migrating = null;
-    });
-    await this.migrating;
   }
 }
 

@@ -17,7 +17,7 @@ import pg from 'pg';
 
 import { isUniqueViolation, messageOf } from './driver-errors.js';
 import { adapterPool } from './pool.js';
-import { runMigrations, type MigrationResult } from './migrations.js';
+import { Migrations, runMigrations, type MigrationResult } from './migrations.js';
 import {
   COLUMNS,
   COUNTER_COLUMNS,
@@ -141,10 +141,8 @@ export class PostgresStore implements SubscriptionStore {
   private readonly names: TableNames;
   private readonly pool: pg.Pool;
   private readonly ownsPool: boolean;
-  private readonly autoMigrate: boolean;
   private readonly logger: Logger;
-  private migrated = false;
-  private migrating: Promise<MigrationResult> | null = null;
+  private readonly migrations: Migrations;
   private closed = false;
   /** The due ids of the sweep under way, kept between its pages. */
   private dueIds: { key: string; ids: string[] } | null = null;
@@ -152,8 +150,11 @@ export class PostgresStore implements SubscriptionStore {
   constructor(options: PostgresStoreOptions) {
     this.names = tableNames(options.table);
     this.table = this.names.table;
-    this.autoMigrate = options.migrate ?? true;
     this.logger = options.logger ?? silentLogger;
+    this.migrations = new Migrations(
+      () => runMigrations(this.pool, this.names, this.logger),
+      options.migrate ?? true,
+    );
     ({ pool: this.pool, ownsPool: this.ownsPool } = adapterPool(
       'The Postgres store',
       options,
@@ -163,10 +164,8 @@ export class PostgresStore implements SubscriptionStore {
   }
 
   /** Create or upgrade the table now rather than before the first query. */
-  async migrate(): Promise<MigrationResult> {
-    const result = await runMigrations(this.pool, this.names, this.logger);
-    this.migrated = true;
-    return result;
+  migrate(): Promise<MigrationResult> {
+    return this.migrations.apply();
   }
 
   async create(subscription: Subscription): Promise<Subscription> {
@@ -376,7 +375,7 @@ export class PostgresStore implements SubscriptionStore {
     values: unknown[],
     duplicate?: () => Promise<DuplicateSubscriptionError>,
   ): Promise<pg.QueryResult<Row>> {
-    await this.ready();
+    await this.migrations.ready();
 
     try {
       return await this.pool.query<Row>(
@@ -386,16 +385,6 @@ export class PostgresStore implements SubscriptionStore {
       if (duplicate && isUniqueViolation(error)) throw await duplicate();
       throw new AdapterError('postgres', `${operation} failed: ${messageOf(error)}`, error);
     }
-  }
-
-  /** Runs the migration once, before the first query; a failed one is tried again next time. */
-  private async ready(): Promise<void> {
-    if (this.migrated || !this.autoMigrate) return;
-
-    this.migrating ??= this.migrate().finally(() => {
-      this.migrating = null;
-    });
-    await this.migrating;
   }
 }
 
