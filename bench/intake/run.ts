@@ -126,7 +126,8 @@ async function saturate(server: RunningServer, settings: IntakeSettings): Promis
   };
   settings.log(
     `  ${server.entry.name}: ${Math.round(run.rps)} req/s, p50 ${run.p50.toFixed(2)} ms, ` +
-      `p99 ${run.p99.toFixed(2)} ms, ${run.cpuMicrosPerRequest?.toFixed(1) ?? '?'} µs CPU/request ` +
+      `p99 ${run.p99.toFixed(2)} ms, ` +
+      `${run.cpuMicrosPerRequest?.toFixed(1) ?? '?'} µs CPU/request ` +
       `${JSON.stringify(run.statuses)}${run.errors > 0 ? `, ${run.errors} errors` : ''}` +
       (run.redisCpuShare === null
         ? ''

@@ -36,7 +36,8 @@ const entry = (n: number) =>
   `<?xml version="1.0" encoding="utf-8"?>
 <feed xmlns="http://www.w3.org/2005/Atom">
   <title>Demo feed</title>
-  <entry><id>urn:demo:${n}</id><title>Entry number ${n}</title><updated>${new Date().toISOString()}</updated></entry>
+  <entry><id>urn:demo:${n}</id><title>Entry number ${n}</title>` +
+  `<updated>${new Date().toISOString()}</updated></entry>
 </feed>`;
 
 async function main(): Promise<void> {
@@ -50,7 +51,8 @@ async function main(): Promise<void> {
   detail(`topic feed:   ${topic} (advertises the hub in Link headers)`);
   hub.on('verified', (verification) =>
     detail(
-      `hub → callback: verification of intent (${verification.mode}), answered ${verification.status}`,
+      `hub → callback: verification of intent (${verification.mode}), ` +
+        `answered ${verification.status}`,
     ),
   );
 

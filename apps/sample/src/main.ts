@@ -22,7 +22,8 @@ async function main(): Promise<void> {
   if (description.lock.startsWith('embedded') && !description.queue.startsWith('embedded')) {
     logger.warn(
       {},
-      'The lock is in-process: run several instances only with REDIS_URL or WEBSUBSUB_LOCK=postgres',
+      'The lock is in-process: run several instances only with REDIS_URL or ' +
+        'WEBSUBSUB_LOCK=postgres',
     );
   }
 

@@ -105,7 +105,8 @@ async function redisClient(config: SampleConfig, logger: Logger, connections: Co
   } catch (error) {
     redis.disconnect();
     throw new Error(
-      `Redis at ${redact(config.redisUrl as string)} cannot be reached: ${(error as Error).message}`,
+      `Redis at ${redact(config.redisUrl as string)} cannot be reached: ` +
+        `${(error as Error).message}`,
     );
   }
   connections.closers.push(async () => void (await redis.quit().catch(() => redis.disconnect())));

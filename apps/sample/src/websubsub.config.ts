@@ -8,9 +8,10 @@ import { ConfigError, createSampleApp, readConfig } from './index.js';
 import { createLogger } from './logging.js';
 
 /**
- * Read the static subscriptions from a JSON file: an array of objects, each
- * `{ "topic": url, "hub"?: url, "handler"?: name, "leaseSeconds"?: number | null, "secret"?: string | null }`.
- * Without a hub the topic is discovered. Throws `ConfigError` naming the file and what is wrong.
+ * Read the static subscriptions from a JSON file: an array of objects, each with a `"topic"`
+ * URL and optionally a `"hub"` URL, a `"handler"` name, `"leaseSeconds"` (a number or null)
+ * and a `"secret"` (a string or null). Without a hub the topic is discovered. Throws
+ * `ConfigError` naming the file and what is wrong.
  */
 export async function readStaticSubscriptions(path: string): Promise<StaticSubscription[]> {
   let parsed: unknown;

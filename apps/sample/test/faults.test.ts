@@ -67,7 +67,7 @@ async function listed(instance: Instance, keys: Set<string>): Promise<string[]> 
     .filter((key) => keys.has(key));
 }
 
-describe('an instance killed with SIGKILL while deliveries are in flight (three processes)', function () {
+describe('an instance killed by SIGKILL with deliveries in flight (three processes)', function () {
   this.timeout(80_000);
   const names = isolation('sigkill');
   let hub: TestHub;
@@ -99,7 +99,7 @@ describe('an instance killed with SIGKILL while deliveries are in flight (three 
     await cleanUp(names);
   });
 
-  it('hands every delivery answered 2xx to the handler, and leaves no subscription unretried', async () => {
+  it('hands each delivery answered 2xx to the handler, leaves none unretried', async () => {
     const count = 10;
     const { topics, records } = await subscribeAll(hub, instances, 'sigkill', count);
     const callbacks = new Set(records.map((record) => record.callbackUrl));
@@ -217,7 +217,7 @@ describe('an instance killed with SIGKILL while deliveries are in flight (three 
   });
 });
 
-describe('Redis stopped and started again mid-run (two processes on a redis-server of their own)', function () {
+describe('Redis stopped and restarted mid-run (two processes, own redis-server)', function () {
   this.timeout(60_000);
   const names = isolation('redisdown');
   let redis: RedisServer | null = null;
@@ -250,7 +250,7 @@ describe('Redis stopped and started again mid-run (two processes on a redis-serv
     await cleanUp({ WEBSUBSUB_POSTGRES_TABLE: names.WEBSUBSUB_POSTGRES_TABLE });
   });
 
-  it('refuses deliveries with 503 while Redis is gone, keeps running, and resumes when it returns', async () => {
+  it('refuses deliveries with 503 while Redis is gone, keeps running, then resumes', async () => {
     const count = 4;
     const { topics, records } = await subscribeAll(hub, instances, 'redisdown', count);
     const callbacks = new Set(records.map((record) => record.callbackUrl));

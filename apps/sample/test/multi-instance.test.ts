@@ -53,7 +53,7 @@ for (const { instanceCount, subscriptionCount, deliveryCount, servers, sharing }
     sharing: 'PostgreSQL alone (its queue and locks, no Redis)',
   },
 ]) {
-  describe(`${instanceCount} sample processes sharing ${sharing}, a hub sending to any of them`, function () {
+  describe(`${instanceCount} sample processes sharing ${sharing}, hub sends to any`, function () {
     this.timeout(60_000);
     const names = isolation('multi');
     let hub: TestHub;
@@ -80,7 +80,7 @@ for (const { instanceCount, subscriptionCount, deliveryCount, servers, sharing }
       await cleanUp(names);
     });
 
-    it('verifies every subscription, renews each lease with one request, hands every delivery to the handler once', async () => {
+    it('verifies all, renews each lease in one request, handles each delivery once', async () => {
       // Subscriptions, each to its own topic, asked of whichever instance.
       const topics = Array.from({ length: subscriptionCount }, (_, i) =>
         hub.serveFeed(`/multi/${i}`),
@@ -233,7 +233,7 @@ for (const { instanceCount, subscriptionCount, deliveryCount, servers, sharing }
   });
 }
 
-describe('replicas starting at the same moment on an empty database (in-process, one pool per replica)', function () {
+describe('replicas starting at once on an empty database (in-process, a pool each)', function () {
   this.timeout(20_000);
   const names = isolation('startup');
   const table = `${names.WEBSUBSUB_POSTGRES_TABLE}_notifications`;

@@ -115,7 +115,7 @@ for (const [setup, extraEnv] of [
       });
     }
 
-    it('verifies inside the subscribe request, then shows a signed delivery at /notifications', async () => {
+    it('verifies within subscribing, then shows a signed delivery at /notifications', async () => {
       const fixture = notification('wordpress-atom-two-entries');
       const topic = hub.serveFeed('/signed/feed', {
         body: '<feed/>',
@@ -224,7 +224,7 @@ for (const [setup, extraEnv] of [
       ).to.equal('unsubscribed');
     });
 
-    it('answers 400 with an error object for invalid input and failed discovery, 404 for unknown ids', async () => {
+    it('answers bad input or failed discovery 400 with an error, unknown ids 404', async () => {
       const notUrl = await call('POST', '/subscriptions', { topic: 'not a url' });
       expect(notUrl.status).to.equal(400);
       expect(notUrl.json.error.code).to.equal('invalid_input');

@@ -50,7 +50,8 @@ export async function cleanUp(names: {
     await client.connect().catch(() => undefined);
     await client
       .query(
-        `DROP TABLE IF EXISTS "${table}", "${table}_notifications", "${table}_jobs", "${table}_queue", "${table}_queue_schedules", "${table}_locks"`,
+        `DROP TABLE IF EXISTS "${table}", "${table}_notifications", "${table}_jobs", ` +
+          `"${table}_queue", "${table}_queue_schedules", "${table}_locks"`,
       )
       .catch(() => undefined);
     await client.end().catch(() => undefined);

@@ -126,7 +126,7 @@ describe('@websubsub/agenda', function () {
         expect((await agenda.queryJobs({ name: 'deliver' })).jobs).to.have.length(0);
       });
 
-      it('refuses binary job data, which backends would store each their own way', async function () {
+      it('refuses binary job data, which each backend would store its own way', async function () {
         const { agenda, queue } = await context.open('binary');
         queue.define('deliver', async () => {});
 
@@ -141,7 +141,7 @@ describe('@websubsub/agenda', function () {
         expect((await agenda.queryJobs({ name: 'websubsub:deliver' })).jobs).to.have.length(0);
       });
 
-      it('refuses job kinds it does not know and intervals that are not positive', async function () {
+      it('refuses unknown job kinds and intervals that are not positive', async function () {
         const { queue } = context;
         queue.define('known', async () => {});
 

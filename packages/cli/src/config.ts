@@ -122,12 +122,14 @@ function exportOf(module: Record<string, unknown>): unknown {
 function checkConfig(value: unknown, file: string): CliConfig {
   if (!isObject(value)) {
     throw new CliConfigError(
-      `${file} must export an object with a subscriber (or a function returning one); got ${kindOf(value)}`,
+      `${file} must export an object with a subscriber (or a function returning one); ` +
+        `got ${kindOf(value)}`,
     );
   }
   if (!isSubscriber(value['subscriber'])) {
     throw new CliConfigError(
-      `${file}: "subscriber" must be a Subscriber made by createSubscriber; got ${kindOf(value['subscriber'])}`,
+      `${file}: "subscriber" must be a Subscriber made by createSubscriber; ` +
+        `got ${kindOf(value['subscriber'])}`,
     );
   }
 
@@ -167,7 +169,8 @@ export async function loadCliConfig(options: LoadConfigOptions): Promise<LoadedC
     const code = isObject(error) ? error['code'] : undefined;
     const hint =
       code === 'ERR_UNKNOWN_FILE_EXTENSION'
-        ? ' (Node loads JavaScript only: build the file, or run the command with `node --import tsx`)'
+        ? ' (Node loads JavaScript only: build the file, ' +
+          'or run the command with `node --import tsx`)'
         : '';
     throw new CliConfigError(`Could not load ${file}: ${describeError(error)}${hint}`, {
       cause: error,

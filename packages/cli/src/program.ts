@@ -50,7 +50,8 @@ function withCommonOptions(command: Command): Command {
   return command
     .option(
       '-c, --config <file>',
-      `configuration module (default: $WEBSUBSUB_CONFIG, else ${CONFIG_FILES.join(', ')} in the working directory)`,
+      `configuration module (default: $WEBSUBSUB_CONFIG, else ${CONFIG_FILES.join(', ')} ` +
+        'in the working directory)',
     )
     .option('--json', 'print one JSON document on stdout instead of text');
 }
@@ -127,7 +128,8 @@ export function createProgram(io: CliIo, setCode: (code: number) => void): Comma
 
   command(
     'static-subscribe',
-    'create the subscriptions the configuration declares, re-subscribe the stored ones, mark them static',
+    'create the subscriptions the configuration declares, ' +
+      're-subscribe the stored ones, mark them static',
     withConfirmation,
     withRequestOptions,
   )
@@ -192,7 +194,8 @@ export function createProgram(io: CliIo, setCode: (code: number) => void): Comma
     .option('--lease-seconds <seconds>', 'hub.lease_seconds to ask for', positiveInteger)
     .option(
       '--secret <secret>',
-      'hub.secret the hub signs content with (other users of this machine can see it: prefer --secret-env)',
+      'hub.secret the hub signs content with ' +
+        '(other users of this machine can see it: prefer --secret-env)',
     )
     .addOption(
       new Option(

@@ -50,7 +50,7 @@ describe('websubsub CLI: finding and loading the configuration (child processes)
     expect(variable.stderr).to.contain('WEBSUBSUB_CONFIG');
   });
 
-  it('loads websubsub.config.mjs from the working directory, a function export included', async () => {
+  it('loads websubsub.config.mjs from the working directory, a function export too', async () => {
     await write(
       'websubsub.config.mjs',
       `${MEMORY_CONFIG}export default async () => ({ subscriber });\n`,
@@ -63,7 +63,7 @@ describe('websubsub CLI: finding and loading the configuration (child processes)
     expect(parseJson<unknown[]>(run)).to.deep.equal([]);
   });
 
-  it('loads the file WEBSUBSUB_CONFIG names, with a `config` export and a CommonJS file', async () => {
+  it('loads the file WEBSUBSUB_CONFIG names: a `config` export, a CommonJS file', async () => {
     await mkdir(join(dir, 'conf'));
     await write('conf/named.mjs', `${MEMORY_CONFIG}export const config = { subscriber };\n`);
     const named = await runCommand(['list'], {
@@ -78,7 +78,8 @@ describe('websubsub CLI: finding and loading the configuration (child processes)
       'websubsub.config.cjs',
       `module.exports = async () => {
   const { createSubscriber } = await import(${CORE});
-  return { subscriber: createSubscriber({ baseUrl: 'http://127.0.0.1:9', handlers: { news() {} } }) };
+  const subscriber = createSubscriber({ baseUrl: 'http://127.0.0.1:9', handlers: { news() {} } });
+  return { subscriber };
 };\n`,
     );
     const common = await runCommand(['list', '--json'], { cwd: dir });
@@ -123,12 +124,13 @@ describe('websubsub CLI: finding and loading the configuration (child processes)
     expect(parseJson(rejected)).to.deep.include({
       error: {
         code: 'cli_config',
-        message: `The configuration in ${join(dir, 'rejects.mjs')} failed: cannot reach the database`,
+        message:
+          `The configuration in ${join(dir, 'rejects.mjs')} failed: ` + 'cannot reach the database',
       },
     });
   });
 
-  it('exits 2 for unknown commands, options and bad option values; 0 for --help and --version', async () => {
+  it('exits 2 for unknown commands, options, bad values; 0 for --help, --version', async () => {
     await write('websubsub.config.mjs', `${MEMORY_CONFIG}export default { subscriber };\n`);
 
     const unknown = await runCommand(['frobnicate'], { cwd: dir });

@@ -142,7 +142,7 @@ describePostgres('websubsub CLI: doctor and migrate (child processes, PostgreSQL
     expect(run.stdout).to.match(/^\[FAIL\] configuration {2}.*must export an object/m);
   });
 
-  it("migrate runs the configuration's migrate(), or says there is nothing to migrate", async () => {
+  it("migrate runs the configuration's migrate(), or says there's nothing to migrate", async () => {
     const table = `${world.table.split('.')[0]}.${randomName('fresh')}`;
     const env = { WEBSUBSUB_TEST_TABLE: table, WEBSUBSUB_TEST_MIGRATE: 'off' };
 
@@ -164,7 +164,9 @@ describePostgres('websubsub CLI: doctor and migrate (child processes, PostgreSQL
     await writeFile(
       join(world.dir, 'plain.mjs'),
       `import { createSubscriber } from ${core};
-export default { subscriber: createSubscriber({ baseUrl: 'http://127.0.0.1:9', handlers: { news() {} } }) };\n`,
+export default {
+  subscriber: createSubscriber({ baseUrl: 'http://127.0.0.1:9', handlers: { news() {} } }),
+};\n`,
     );
     const nothing = await world.run(['migrate', '-c', 'plain.mjs']);
     expect(nothing.code).to.equal(0);

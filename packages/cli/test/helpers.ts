@@ -43,7 +43,10 @@ async function probe(): Promise<string | null> {
     return null;
   } catch (error) {
     const reason = error instanceof Error ? error.message || error.name : String(error);
-    return `PostgreSQL at ${DATABASE_URL.replace(/\/\/[^@/]*@/, '//***@')} cannot be used: ${reason}`;
+    return (
+      `PostgreSQL at ${DATABASE_URL.replace(/\/\/[^@/]*@/, '//***@')} ` +
+      `cannot be used: ${reason}`
+    );
   } finally {
     await client.end().catch(() => {});
   }
@@ -177,7 +180,9 @@ export default async function () {
   });
   return {
     subscriber,
-    ...(env.WEBSUBSUB_TEST_STATIC ? { staticSubscriptions: JSON.parse(env.WEBSUBSUB_TEST_STATIC) } : {}),
+    ...(env.WEBSUBSUB_TEST_STATIC
+      ? { staticSubscriptions: JSON.parse(env.WEBSUBSUB_TEST_STATIC) }
+      : {}),
     close: () => store.close(),
     migrate: () => store.migrate(),
   };

@@ -4,11 +4,11 @@ import { expect } from 'chai';
 import { describePostgres, hasScript, parseJson, runInTerminal, useWorld } from './helpers.js';
 
 describePostgres(
-  'websubsub CLI: purge-unresolvable, reset-counters, purge-all (child processes, PostgreSQL store)',
+  'websubsub CLI: purge-unresolvable, reset-counters, purge-all (child processes, PostgreSQL)',
   () => {
     const world = useWorld();
 
-    it('purge-unresolvable refuses without --yes, then deletes only records whose handler is gone', async () => {
+    it('purge-unresolvable needs --yes, deletes only records whose handler is gone', async () => {
       const kept = await world.insert({ handler: 'sports' });
       const retired = await world.insert({ handler: 'retired' });
       const renamed = await world.insert({ handler: 'old-news', static: true });
@@ -61,7 +61,7 @@ describePostgres(
       expect(await world.store.get(third.id)).to.include(zero);
     });
 
-    it('purge-all refuses without --yes, then deletes every record without telling the hubs', async () => {
+    it('purge-all refuses without --yes, then deletes all records, telling no hub', async () => {
       for (let index = 0; index < 3; index++) await world.insert();
 
       const refused = await world.run(['purge-all', '--json']);

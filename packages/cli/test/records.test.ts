@@ -7,7 +7,7 @@ type Json = Record<string, unknown>;
 describePostgres('websubsub CLI: list, show and dump (child processes, PostgreSQL store)', () => {
   const world = useWorld();
 
-  it('list prints a table of id, status, topic, hub, handler, lease end, last delivery and last error', async () => {
+  it('list prints id, status, topic, hub, handler, lease end, last delivery, error', async () => {
     const verified = await world.insert({ lastDeliveryAt: new Date('2026-11-30T08:00:00.123Z') });
     const failing = await world.insert({
       handler: 'sports',
@@ -92,7 +92,7 @@ describePostgres('websubsub CLI: list, show and dump (child processes, PostgreSQ
     expect(human.stdout).to.match(new RegExp(`^Callback URL:\\s+${record.callbackUrl}$`, 'm'));
   });
 
-  it('show exits 1 for an unknown id, and points out a handler that is not configured', async () => {
+  it('show exits 1 for an unknown id, and points out a handler not configured', async () => {
     const missing = await world.run(['show', '00000000-0000-4000-8000-000000000000']);
     expect(missing.code).to.equal(1);
     expect(missing.stderr).to.contain(

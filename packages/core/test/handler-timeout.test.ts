@@ -54,7 +54,7 @@ async function setUp(handle: (notification: Notification) => Promise<void> | voi
 }
 
 describe('handlerTimeoutMs: a content handler that never finishes', () => {
-  it('fails the delivery, retries it, then reports it failed for good: nothing stays stuck', async () => {
+  it('fails the delivery, retries it, then reports it failed for good: nothing stuck', async () => {
     let calls = 0;
     const { subscriber, queue, failures, deliver } = await setUp(() => {
       calls++;

@@ -11,7 +11,7 @@ queueContract(
 );
 
 describe('MemoryQueue: stopping', () => {
-  it('runs the jobs waiting for a free slot before stop resolves, and refuses new ones', async () => {
+  it('runs the jobs waiting for a free slot before stop resolves, refuses new ones', async () => {
     const queue = createMemoryQueue();
     const ran: number[] = [];
     queue.define<{ n: number }>(
@@ -33,7 +33,7 @@ describe('MemoryQueue: stopping', () => {
     expect(refused).to.be.instanceOf(Error);
   });
 
-  it('reports a retry still waiting out its backoff as failed instead of losing it silently', async () => {
+  it('reports a retry still waiting out its backoff as failed, not losing it', async () => {
     const queue = createMemoryQueue();
     const failures: Array<{ name: string; data: unknown }> = [];
     queue.onFailure((name, data) => failures.push({ name, data }));

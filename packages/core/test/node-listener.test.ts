@@ -22,7 +22,7 @@ httpAdapterSuite('node:http (createNodeListener)', async (endpoint, app) => {
 });
 
 describe('endOfTurn', () => {
-  it('is one promise for a whole turn, settled after its microtasks, and a new one after it', async () => {
+  it('is one promise per turn, settled after its microtasks, and a new one after it', async () => {
     const order: string[] = [];
     const first = endOfTurn();
     expect(endOfTurn()).to.equal(first);

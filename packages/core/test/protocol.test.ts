@@ -102,7 +102,8 @@ describe('protocol details (issue 3), over real sockets', () => {
         server.origin,
         target(
           record,
-          `hub.mode=subscribe&hub.topic=${topicParam}&hub.challenge=%FF%00a%2Fb%2Bc%3D+d&hub.lease_seconds=60`,
+          `hub.mode=subscribe&hub.topic=${topicParam}` +
+            '&hub.challenge=%FF%00a%2Fb%2Bc%3D+d&hub.lease_seconds=60',
         ),
       );
       expect(answer.status).to.equal(200);
@@ -114,7 +115,8 @@ describe('protocol details (issue 3), over real sockets', () => {
     for (const [name, query, status] of [
       [
         'a repeated hub.mode',
-        `hub.mode=subscribe&hub.mode=subscribe&hub.topic=${topicParam}&hub.challenge=x&hub.lease_seconds=1`,
+        `hub.mode=subscribe&hub.mode=subscribe&hub.topic=${topicParam}` +
+          '&hub.challenge=x&hub.lease_seconds=1',
         400,
       ],
       [
@@ -140,7 +142,8 @@ describe('protocol details (issue 3), over real sockets', () => {
       ],
       [
         'an absurdly long challenge',
-        `hub.mode=subscribe&hub.topic=${topicParam}&hub.challenge=${'x'.repeat(5000)}&hub.lease_seconds=1`,
+        `hub.mode=subscribe&hub.topic=${topicParam}` +
+          `&hub.challenge=${'x'.repeat(5000)}&hub.lease_seconds=1`,
         400,
       ],
     ] as const) {
@@ -296,7 +299,7 @@ describe('protocol details (issue 3), over real sockets', () => {
   });
 
   describe('several hubs', () => {
-    it('subscribes at every advertised hub with distinct callbacks (wordpress-three-hubs)', async () => {
+    it('subscribes at every hub advertised, one callback each (wordpress-three-hubs)', async () => {
       const hubs = [hub, await startRecordingHub(), await startRecordingHub()];
       const expected = [
         'https://pubsubhubbub.example.com/',
@@ -369,7 +372,7 @@ describe('protocol details (issue 3), over real sockets', () => {
       expect(received).to.have.length(2);
     });
 
-    it('answers 503 when the queue refuses (queue failure simulated), so the hub sends again', async () => {
+    it('answers 503 when the queue refuses (simulated), so the hub sends again', async () => {
       const record = await pending();
       const original = queue.enqueue.bind(queue);
       queue.enqueue = async () => {

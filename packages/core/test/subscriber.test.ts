@@ -279,7 +279,7 @@ describe("subscriber lifecycle (the original project's cases, over real sockets)
     expect(hub.requests).to.have.length(0);
   });
 
-  it('keeps the record pending before the request goes out (hub verifying inside the POST)', async () => {
+  it('keeps the record pending before the request goes out (hub verifies in POST)', async () => {
     let seen: Subscription | null = null;
     subscriber.on('request:sent', ({ subscription }) => void (seen = subscription));
 

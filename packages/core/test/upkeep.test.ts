@@ -111,7 +111,7 @@ describe('upkeep: renewal and retries with a controllable clock', () => {
     }
   });
 
-  it('retries a connection error with backoff that doubles, then gives up at the maximum', async () => {
+  it('retries a connection error with doubling backoff, then gives up at the maximum', async () => {
     await build({ maxRetries: { connectionErrors: 4 } });
     await hub.close();
     const record = await subscriber.subscribe({ topic: 'https://a.example/down', hub: hub.url });

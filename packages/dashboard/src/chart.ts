@@ -31,7 +31,8 @@ export function deliveryChart(series: DeliverySeries, id: string, caption: strin
     const acceptedHeight = scale(bucket.accepted);
     const rejectedHeight = scale(bucket.rejected);
     const base = TOP + plotHeight;
-    const label = `${formatTime(bucket.start)}: ${bucket.accepted} accepted, ${bucket.rejected} refused`;
+    const time = formatTime(bucket.start);
+    const label = `${time}: ${bucket.accepted} accepted, ${bucket.rejected} refused`;
     return html`<g
       ><title>${label}</title>${
         bucket.accepted > 0

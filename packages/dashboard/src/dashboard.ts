@@ -149,7 +149,9 @@ function headerValue(request: CallbackRequest, name: string): string | undefined
 
 const SECURITY_HEADERS = {
   'cache-control': 'no-store',
-  'content-security-policy': `default-src 'none'; style-src ${STYLE_SOURCE}; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'`,
+  'content-security-policy':
+    `default-src 'none'; style-src ${STYLE_SOURCE}; img-src 'self' data:; ` +
+    `form-action 'self'; frame-ancestors 'none'; base-uri 'none'`,
   'x-content-type-options': 'nosniff',
   'x-frame-options': 'DENY',
   'referrer-policy': 'no-referrer',
@@ -630,8 +632,8 @@ interface ListSummary {
 
 /**
  * Create the dashboard. Mount it with the same adapters as the callbacks, before any body
- * parser: `app.use(createKoaMiddleware(dashboard))` or `app.use(createExpressMiddleware(dashboard))`.
- * Throws `InvalidInputError` for bad options.
+ * parser: `app.use(createKoaMiddleware(dashboard))` or
+ * `app.use(createExpressMiddleware(dashboard))`. Throws `InvalidInputError` for bad options.
  */
 export function createDashboard(options: DashboardOptions): Dashboard {
   return new DashboardEndpoint(options);

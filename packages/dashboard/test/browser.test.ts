@@ -113,7 +113,8 @@ describe('dashboard in headless Chromium (Debian chromium driven by playwright-c
     if (!existsSync(CHROMIUM)) {
       skipUnlessCi(
         this,
-        `no Chromium at ${CHROMIUM}: install it with scripts/ensure-chromium.sh or set CHROMIUM_PATH`,
+        `no Chromium at ${CHROMIUM}: ` +
+          'install it with scripts/ensure-chromium.sh or set CHROMIUM_PATH',
       );
     }
     mkdirSync(SCREENSHOTS, { recursive: true });
@@ -285,7 +286,7 @@ describe('dashboard in headless Chromium (Debian chromium driven by playwright-c
     expect(await page.locator('#subscriptions tbody tr').count()).to.equal(1);
   });
 
-  it("shows a subscription's history, with the hub's reasons as text, and its deliveries", async () => {
+  it("shows a subscription's history, the hub's reasons as text, and its deliveries", async () => {
     await page.goto(base);
     await page.getByRole('link', { name: records['denied']!.topic }).click();
     await page.waitForURL(/subscriptions\//);
@@ -424,7 +425,9 @@ describe('dashboard in headless Chromium (Debian chromium driven by playwright-c
         }
         return 'rgb(255, 255, 255)';
       };
-      const selectors = ['h1', 'main p', 'a', 'label', 'button', '.badge', 'td', 'th', '.summary a'];
+      const selectors = [
+        'h1', 'main p', 'a', 'label', 'button', '.badge', 'td', 'th', '.summary a',
+      ];
       return selectors.flatMap((selector) =>
         [...document.querySelectorAll(selector)].slice(0, 20).map((element) => ({
           selector,

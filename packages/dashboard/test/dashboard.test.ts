@@ -22,7 +22,7 @@ describe('dashboard (Koa, over real sockets)', () => {
   });
 
   describe('access', () => {
-    it('refuses a request without the token: 401, a sign-in form, no subscription shown', async () => {
+    it('refuses a request without the token: 401, a sign-in form, no subscription', async () => {
       app = await startDashboardApp();
       const record = await app.subscriber.store.create(makeRecord());
 
@@ -50,7 +50,7 @@ describe('dashboard (Koa, over real sockets)', () => {
       expect(wrong.status).to.equal(401);
     });
 
-    it('?token= signs in once: a redirect without it, and a session cookie from then on', async () => {
+    it('?token= signs in once: a redirect without it, then a session cookie', async () => {
       app = await startDashboardApp();
       const browser = new Browser(app.origin);
 
@@ -202,7 +202,7 @@ describe('dashboard (Koa, over real sockets)', () => {
   });
 
   describe('rendering', () => {
-    it('escapes every value a hub or publisher chose, on the list and on the detail page', async () => {
+    it('escapes every value a hub or publisher chose, on the list and detail pages', async () => {
       app = await startDashboardApp();
       const record = await app.subscriber.store.create(
         makeRecord({
@@ -360,7 +360,7 @@ describe('dashboard (Koa, over real sockets)', () => {
       expect(byHub).to.deep.equal(['https://news.example.org/rss']);
     });
 
-    it('bounds the records one search page looks at, and lets the user keep searching', async () => {
+    it('bounds the records one search page reads, and lets the user keep searching', async () => {
       const records = Array.from({ length: 100 }, () => makeRecord());
       const sorted = [...records].sort((a, b) => (a.id < b.id ? -1 : 1));
       const needle = sorted[80] as Subscription;
@@ -382,7 +382,7 @@ describe('dashboard (Koa, over real sockets)', () => {
       expect(pages).to.have.length(3);
     });
 
-    it('keeps working with 100,000 subscriptions: pages, filters and counts from the server', async function () {
+    it('works with 100,000 subscriptions: pages, filters, counts by the server', async function () {
       this.timeout(60_000);
       const records: Subscription[] = [];
       for (let index = 0; index < 100_000; index++) {

@@ -109,7 +109,7 @@ describe('MemoryHistory', () => {
     expect((await history.recent('c', 10)).map((item) => item.message)).to.deep.equal(['c1']);
   });
 
-  it('counts deliveries per bucket, per subscription and in total, over a sliding window', async () => {
+  it('counts deliveries per bucket, subscription and in total, over a sliding window', async () => {
     const history = createMemoryHistory({ bucketMs: 60_000, buckets: 3 });
     const start = Date.UTC(2026, 11, 1, 10, 0, 0);
     await history.append(entry('a', 'x', new Date(start), 'accepted'));

@@ -37,7 +37,7 @@ describe('MongoStore without a server', function () {
     expect(named.collection.collectionName).to.equal('subs');
   });
 
-  it('wraps an unreachable server in AdapterError with the driver error as cause', async function () {
+  it('wraps an unreachable server in AdapterError, the driver error as cause', async function () {
     // Port 1 on 127.0.0.1 refuses connections: the real driver, with nothing to reach.
     const client = new MongoClient('mongodb://127.0.0.1:1/websubsub', {
       serverSelectionTimeoutMS: 200,
@@ -62,7 +62,7 @@ describe('MongoStore without a server', function () {
     }
   });
 
-  it('refuses invalid page limits and unknown counters before reaching the server', async function () {
+  it('refuses bad page limits and unknown counters before calling the server', async function () {
     const client = new MongoClient('mongodb://127.0.0.1:1/websubsub', {
       serverSelectionTimeoutMS: 200,
     });

@@ -48,7 +48,7 @@ describePostgres('PostgresLock', function () {
       expect(outcome).to.be.instanceOf(InvalidInputError);
     });
 
-    it('rejects with AdapterError when the server refuses, and works once it is back', async function () {
+    it('rejects with AdapterError when the server refuses, works once back', async function () {
       const locks = createPostgresLock({ pool: database.pool, table, migrate: false });
       const outcome = await locks.acquire('k', 1000).catch((error: unknown) => error);
       expect(outcome).to.be.instanceOf(AdapterError);

@@ -56,7 +56,7 @@ describePostgres('PostgresStore', function () {
   });
 
   describe('migration', function () {
-    it('creates the table, its indexes and its version, and changes nothing the second time', async function () {
+    it('creates table, indexes and version; changes nothing the second time', async function () {
       const table = randomName('subscriptions');
       const store = newStore({ table });
 

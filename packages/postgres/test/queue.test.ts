@@ -146,7 +146,7 @@ describePostgres('PostgresQueue', function () {
       expect(queue.stats().inserts).to.equal(2);
     });
 
-    it('rejects every enqueue of a failed INSERT, and alone data jsonb cannot hold', async function () {
+    it("rejects only data jsonb can't hold, and all enqueues of failed INSERTs", async function () {
       const queue = open();
       queue.define('deliver', async () => {});
       await queue.migrate();

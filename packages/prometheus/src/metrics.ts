@@ -118,13 +118,17 @@ export function createMetrics(options: MetricsOptions): SubscriberMetrics {
   });
   const hubRequests = new Counter({
     name: named('hub_requests_total'),
-    help: 'Subscribe and unsubscribe requests answered by hubs, by HTTP status (connection_error when none came)',
+    help:
+      'Subscribe and unsubscribe requests answered by hubs, by HTTP status ' +
+      '(connection_error when none came)',
     labelNames: ['mode', 'status'] as const,
     registers,
   });
   const verifications = new Counter({
     name: named('verifications_total'),
-    help: 'Intent verifications and denials received from hubs, by mode and outcome (verified, refused, denied)',
+    help:
+      'Intent verifications and denials received from hubs, by mode and outcome ' +
+      '(verified, refused, denied)',
     labelNames: ['mode', 'outcome'] as const,
     registers,
   });
@@ -137,7 +141,9 @@ export function createMetrics(options: MetricsOptions): SubscriberMetrics {
   });
   const handlerFailures = new Counter({
     name: named('handler_failures_total'),
-    help: 'Handler failures reported by the subscriber; final="true" when the queue gave the content up',
+    help:
+      'Handler failures reported by the subscriber; ' +
+      'final="true" when the queue gave the content up',
     labelNames: ['final'] as const,
     registers,
   });
@@ -220,7 +226,9 @@ export function createMetrics(options: MetricsOptions): SubscriberMetrics {
   });
   const earliestLease = new Gauge({
     name: named('earliest_lease_remaining_seconds'),
-    help: 'Seconds until the earliest lease of a verified subscription ends; negative once past, +Inf when none',
+    help:
+      'Seconds until the earliest lease of a verified subscription ends; ' +
+      'negative once past, +Inf when none',
     registers,
     async collect() {
       const current = await currentSnapshot(false);

@@ -108,7 +108,7 @@ describe('createMetrics (a real subscriber, the test hub, over real sockets)', (
     expect(remaining).to.be.within(3590, 3601);
   });
 
-  it('counts refused deliveries by reason: a wrong signature, a missing one, an ended subscription', async () => {
+  it('counts refused deliveries by reason: bad signature, none, ended subscription', async () => {
     await start();
     const record = await verifiedSubscription('s3cret');
 
@@ -143,7 +143,7 @@ describe('createMetrics (a real subscriber, the test hub, over real sockets)', (
     expect(sampleValue(text, 'websubsub_earliest_lease_remaining_seconds')).to.equal(Infinity);
   });
 
-  it('counts hub failures by status, the retries they schedule and a subscription given up', async () => {
+  it('counts hub failures by status, retries scheduled and a subscription given up', async () => {
     await start({ maxHubErrors: 2 });
     const topic = hub.serveFeed('/feed');
     hub.failNext(1, { status: 503, retryAfter: 30 });
@@ -213,7 +213,7 @@ describe('createMetrics (a real subscriber, the test hub, over real sockets)', (
     expect(sampleValue(text, 'websubsub_subscriptions', { status: 'denied' })).to.equal(1);
   });
 
-  it('counts a handler failure the queue gave up on (the real memory queue, one attempt per job)', async () => {
+  it('counts a handler failure the queue gave up on (memory queue, one attempt)', async () => {
     await start();
     const record = await verifiedSubscription(null);
     failHandler = true;
@@ -262,7 +262,7 @@ describe('createMetrics (a real subscriber, the test hub, over real sockets)', (
     );
   });
 
-  it('keeps the last store gauges and counts the failure when the store cannot be read', async () => {
+  it('keeps the last store gauges and counts the failure of an unreadable store', async () => {
     await start();
     await verifiedSubscription(null);
     expect(sampleValue(await scrape(), 'websubsub_subscriptions', { status: 'verified' })).to.equal(
@@ -282,7 +282,7 @@ describe('createMetrics (a real subscriber, the test hub, over real sockets)', (
     }
   });
 
-  it('registers on a given registry with a given prefix, and close() removes the metrics and stops counting', async () => {
+  it('uses a given registry and prefix; close() removes the metrics, stops counting', async () => {
     await start();
     metrics.close();
     const registry = new Registry();

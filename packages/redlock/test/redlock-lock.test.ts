@@ -108,7 +108,7 @@ describe('@websubsub/redlock', function () {
       await lock?.release();
     });
 
-    it('opens clients from urls and quits them on close, leaving given clients open', async function () {
+    it('opens clients from urls, quits them on close, leaves given ones open', async function () {
       const key = `sub-${randomUUID()}`;
       const own = createRedlockLock({ urls: [redisUrl], prefix: 'websubsub-test:' });
       const given = createRedlockLock({ clients: [redis], prefix: 'websubsub-test:' });
@@ -139,7 +139,7 @@ describe('@websubsub/redlock', function () {
       }
     });
 
-    it('rejects with AdapterError, within its timeout, when Redis is unreachable', async function () {
+    it('rejects with AdapterError within its timeout when Redis is unreachable', async function () {
       const dead = client(`redis://127.0.0.1:${await freePort()}`);
       try {
         const provider = createRedlockLock({ clients: [dead], timeoutMs: 400 });

@@ -22,7 +22,7 @@ describe('test hub: fault injection, denial and hand-made requests', () => {
   });
 
   describe('failNext', () => {
-    it('answers the next n requests with the status, body and Retry-After, then recovers', async () => {
+    it('answers the next n requests with status, body and Retry-After, then recovers', async () => {
       hub.failNext(2, { status: 503, body: 'busy, come back later', retryAfter: 7 });
       const callback = subscriber.callback('/retry');
 

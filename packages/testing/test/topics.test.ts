@@ -44,7 +44,7 @@ describe('test hub: topic documents, feeds and redirects', () => {
     expect(response.body).to.have.length(0);
   });
 
-  it('serves any status, and routes a path with a query string apart from the bare path', async () => {
+  it('serves any status, routes a path with a query string apart from the bare one', async () => {
     hub.serveTopic('/feed', { body: 'bare' });
     hub.serveTopic('/feed?page=2', { status: 410, body: 'gone' });
 
@@ -66,7 +66,7 @@ describe('test hub: topic documents, feeds and redirects', () => {
     expect(post.headers['allow']).to.equal('GET, HEAD');
   });
 
-  it('serveFeed advertises this hub and the topic in two Link fields and in the Atom body', async () => {
+  it('serveFeed advertises the hub and topic in two Link fields and in the Atom body', async () => {
     const topic = hub.serveFeed('/atom');
 
     const response = await rawRequest(topic);

@@ -176,7 +176,9 @@ function checkQueue(subscriber: Subscriber): DoctorCheck {
   return {
     name: 'queue',
     status: 'ok',
-    detail: `${kindOf(subscriber.queue, 'queue')} is a complete queue (not exercised: no test job is left in it)`,
+    detail:
+      `${kindOf(subscriber.queue, 'queue')} is a complete queue ` +
+      '(not exercised: no test job is left in it)',
   };
 }
 
@@ -194,7 +196,9 @@ async function checkDeclared(config: CliConfig): Promise<DoctorCheck | null> {
   return {
     name: 'static subscriptions',
     status: 'warning',
-    detail: `${missing.length} declared but not stored (run static-subscribe): ${missing.join(', ')}`,
+    detail:
+      `${missing.length} declared but not stored (run static-subscribe): ` +
+      `${missing.join(', ')}`,
   };
 }
 

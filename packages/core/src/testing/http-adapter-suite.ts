@@ -466,7 +466,7 @@ export function httpAdapterSuite(
         });
       }
 
-      it('refuses a verification of a verified subscription with nothing pending', async function () {
+      it('refuses verifying a verified subscription with nothing pending', async function () {
         const subscription = await subscribed();
 
         const answer = await hub.verify(subscription.callbackUrl, {
@@ -682,7 +682,7 @@ export function httpAdapterSuite(
         expect(accepted).to.equal(0);
       });
 
-      it('answers taken and forged content alike: an empty 202, the same header names', async function () {
+      it('answers taken and forged content alike: empty 202, same header names', async function () {
         const subscription = await subscribed({ secret: 'the real secret' });
         const body = Buffer.from('<feed/>');
         const send = (signature: string) =>

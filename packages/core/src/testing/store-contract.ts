@@ -204,7 +204,7 @@ export function storeContract(name: string, setup: StoreFixtureSetup): void {
     });
 
     describe('create and get', function () {
-      it('finds nothing, without failing, for lookups holding characters no record has', async function () {
+      it('finds nothing (no error) for lookups with characters no record has', async function () {
         const record = await store.create(makeSubscription());
 
         expect(await store.get('\u0000')).to.equal(null);
@@ -535,7 +535,7 @@ export function storeContract(name: string, setup: StoreFixtureSetup): void {
         expect((await store.get(record.id))?.connectionErrors).to.equal(20);
       });
 
-      it('lets exactly one of 20 concurrent transitions from the same state win', async function () {
+      it('lets exactly one of 20 concurrent transitions from one state win', async function () {
         const record = makeSubscription({ subscribeStatus: 'requesting' });
         await store.create(record);
 
@@ -816,7 +816,7 @@ export function storeContract(name: string, setup: StoreFixtureSetup): void {
       const before = new Date('2030-01-01T00:00:00.000Z');
       const at = (offset: number): Date => new Date(before.getTime() + offset);
 
-      it('finds verified, not unsubscribing records whose lease ends strictly before', async function () {
+      it('finds verified, not unsubscribing records whose lease ends earlier', async function () {
         const due = makeSubscription({ subscribeStatus: 'verified', leaseExpiresAt: at(-1) });
         const lapsed = makeSubscription({
           subscribeStatus: 'verified',
