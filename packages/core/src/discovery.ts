@@ -82,8 +82,7 @@ export function parseDiscovery(
   headers: Headers,
   body: Buffer | string,
 ): DiscoveredLinks | null {
-  const fromHeaders = new LinkSet();
-  for (const value of headerValues(headers, 'link')) addLinkHeader(fromHeaders, value, url);
+  const fromHeaders = linkHeaders(url, headers);
   if (fromHeaders.hubs.length > 0) {
     return { hubs: fromHeaders.hubs, self: fromHeaders.self, source: 'link-header' };
   }
@@ -102,7 +101,9 @@ export function parseDiscovery(
 /**
  * Fetch a topic URL (GET, following redirects within the limits of `options`) and discover its
  * hubs and topic with `parseDiscovery`. Without a `rel="self"` link the topic is the URL
- * finally fetched, after redirects (`selfFound` is then `false`).
+ * finally fetched, after redirects (`selfFound` is then `false`). A redirect whose own `Link`
+ * headers name a hub ends the walk there: some publishers advertise the hub on a stable URL
+ * that redirects to a page that names none (chat.indieweb.org's channel pages do).
  *
  * @throws DiscoveryError `fetch_failed` when no response came (the `HttpRequestError` is the
  *   `cause`), `bad_status` when the final response is not 2xx, `no_hub` when it names no hub.
@@ -113,7 +114,11 @@ export async function discover(
 ): Promise<DiscoveryResult> {
   let response: HttpResponse;
   try {
-    response = await httpRequest(url, { method: 'GET', headers: { accept: ACCEPT } }, options);
+    response = await httpRequest(
+      url,
+      { method: 'GET', headers: { accept: ACCEPT }, endsAtRedirect: advertisesHub },
+      options,
+    );
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);
     throw new DiscoveryError('fetch_failed', `Could not fetch the topic ${url}: ${reason}`, {
@@ -121,11 +126,13 @@ export async function discover(
     });
   }
 
-  if (response.status < 200 || response.status > 299) {
+  const atRedirect = response.status >= 300 && response.status < 400;
+  if (!atRedirect && (response.status < 200 || response.status > 299)) {
     throw new DiscoveryError('bad_status', `The topic ${response.url} answered ${response.status}`);
   }
 
-  const links = parseDiscovery(response.url, response.headers, response.body);
+  // A redirect's body is only a note for browsers: its Link headers are what it advertises.
+  const links = parseDiscovery(response.url, response.headers, atRedirect ? '' : response.body);
   if (links === null) {
     throw new DiscoveryError('no_hub', `${response.url} advertises no hub`);
   }
@@ -160,6 +167,18 @@ class LinkSet {
     if (isHub && !this.hubs.includes(resolved)) this.hubs.push(resolved);
     if (isSelf && this.self === null) this.self = resolved;
   }
+}
+
+/** The hub and self links of a response's `Link` headers. */
+function linkHeaders(url: string, headers: Headers): LinkSet {
+  const links = new LinkSet();
+  for (const value of headerValues(headers, 'link')) addLinkHeader(links, value, url);
+  return links;
+}
+
+/** Whether a response's `Link` headers name a hub. */
+function advertisesHub(url: string, headers: Headers): boolean {
+  return linkHeaders(url, headers).hubs.length > 0;
 }
 
 function addLinkHeader(links: LinkSet, value: string, base: string): void {

@@ -51,6 +51,11 @@ export interface HttpRequest {
    * @default 'follow'
    */
   redirect?: 'follow' | 'same-method' | 'manual';
+  /**
+   * Asked of each redirect before it is followed, with the URL that answered it and its headers:
+   * `true` returns that redirect as the response (discovery stops at one that names a hub).
+   */
+  endsAtRedirect?: (url: string, headers: Record<string, string | string[]>) => boolean;
 }
 
 /** One redirect that was followed. */
@@ -215,11 +220,15 @@ export async function httpRequest(
       });
       const status = response.statusCode;
 
-      if (!followsRedirect(status, redirectMode)) {
+      const responseHeaders = normaliseHeaders(response.headers);
+      if (
+        !followsRedirect(status, redirectMode) ||
+        request.endsAtRedirect?.(current.href, responseHeaders) === true
+      ) {
         return {
           status,
           url: current.href,
-          headers: normaliseHeaders(response.headers),
+          headers: responseHeaders,
           body: await readBody(response, method, maxResponseBytes, current.href),
           redirects,
         };

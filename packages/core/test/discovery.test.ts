@@ -490,6 +490,46 @@ describe('discover (over a real socket)', () => {
     });
   });
 
+  it('stops at a redirect whose Link headers name a hub (chat.indieweb.org)', async () => {
+    const server = await serve((request, response) => {
+      if (request.url === '/dev/') {
+        response.setHeader('Link', ['</hub>; rel="hub"', '</dev/>; rel="self"']);
+        return redirect(response, 302, '/dev/2017-11-30');
+      }
+      response.writeHead(200, { 'content-type': 'text/html' });
+      response.end(html('<title>no links here</title>'));
+    });
+
+    const result = await discover(`${server.origin}/dev/`);
+
+    expect(result).to.deep.equal({
+      topic: `${server.origin}/dev/`,
+      hubs: [`${server.origin}/hub`],
+      requestedUrl: `${server.origin}/dev/`,
+      fetchedUrl: `${server.origin}/dev/`,
+      source: 'link-header',
+      selfFound: true,
+    });
+    expect(server.requests.map((request) => request.url)).to.deep.equal(['/dev/']);
+  });
+
+  it('follows a redirect whose Link headers name no hub to the page it leads to', async () => {
+    const server = await serve((request, response) => {
+      if (request.url === '/alias') {
+        response.setHeader('Link', '</elsewhere>; rel="self"');
+        return redirect(response, 301, '/feed');
+      }
+      response.writeHead(200, { link: '<https://hub.example.net/>; rel="hub"' });
+      response.end();
+    });
+
+    const result = await discover(`${server.origin}/alias`);
+
+    expect(result.hubs).to.deep.equal(['https://hub.example.net/']);
+    expect(result.topic).to.equal(`${server.origin}/feed`);
+    expect(result.fetchedUrl).to.equal(`${server.origin}/feed`);
+  });
+
   it('keeps a self that differs from the URL fetched', async () => {
     const server = await serve((_request, response) => {
       response.setHeader('Link', [
