@@ -1,5 +1,5 @@
 import { JOBS, lockKey, type SubscriberContext } from './context.js';
-import { scheduleRetry } from './lifecycle.js';
+import { backoffDelay, scheduleRetry } from './lifecycle.js';
 import type { Page } from './store.js';
 import type { Subscription, SubscriptionCounter } from './subscription.js';
 
@@ -155,7 +155,7 @@ export async function retryRecord(context: SubscriberContext, id: string): Promi
   const locked = await withRecordLock(context, id, async () => {
     const current = await context.store.get(id);
     if (!current) return null;
-    const outcome = await retryOne(context, current);
+    const outcome = await retryOne(context, current, false);
     if (outcome === 'cleared' || outcome === 'gave-up') return null;
     queued = true;
     return outcome;
@@ -163,10 +163,14 @@ export async function retryRecord(context: SubscriberContext, id: string): Promi
   return locked ? queued : null;
 }
 
-/** Decide the retry of one due record: the job to queue, or why there is none. */
+/**
+ * Decide the retry of one due record: the job to queue, or why there is none. `backoff`: false
+ * when someone asked for the retry now, so it is not held back for a later sweep.
+ */
 async function retryOne(
   context: SubscriberContext,
   record: Subscription,
+  backoff = true,
 ): Promise<string | 'gave-up' | 'cleared'> {
   const unsubscribing = record.unsubscribeStatus !== null;
   const status = unsubscribing ? record.unsubscribeStatus : record.subscribeStatus;
@@ -192,6 +196,18 @@ async function retryOne(
   if (counter && current[counter] >= context.settings.maxRetries[counter]) {
     await scheduleRetry(context, current, counter);
     return 'gave-up';
+  }
+
+  // After the first, a request the hub did not verify (or verified malformed) waits out its
+  // backoff before it is sent again, as a `requesting` record the sweep picks up when due.
+  if (backoff && counter && backoffDelay(context, current[counter]) > 0) {
+    const field = unsubscribing ? 'unsubscribeStatus' : 'subscribeStatus';
+    const waiting = await context.store.transition(record.id, {
+      when: { [field]: status },
+      set: { [field]: 'requesting' },
+    });
+    if (waiting) await scheduleRetry(context, waiting, counter);
+    return 'cleared';
   }
 
   // Pushed back so that the next sweep leaves it alone while its task is on the way.

@@ -139,6 +139,44 @@ describe('upkeep: renewal and retries with a controllable clock', () => {
     expect(sweep.examined).to.equal(0);
   });
 
+  it('sends an unverified request again with doubling backoff, then gives up', async () => {
+    await build({ maxRetries: { verifyTimeouts: 4 } });
+    const record = await subscriber.subscribe({ topic: 'https://a.example/mute', hub: hub.url });
+    await queue.idle();
+
+    const sentAt = [clock];
+    let current = (await store.get(record.id))!;
+    while (current.retryAt !== null) {
+      clock = current.retryAt.getTime();
+      const before = requestsFor(record).length;
+      await subscriber.retryFailed();
+      await queue.idle();
+      if (requestsFor(record).length > before) sentAt.push(clock);
+      current = (await store.get(record.id))!;
+    }
+
+    const wait = 60_000;
+    const interval = 10 * 60_000;
+    const gaps = sentAt.slice(1).map((at, index) => at - sentAt[index]!);
+    expect(gaps).to.have.length(3);
+    expect(gaps[0]).to.equal(wait);
+    expect(gaps[1]! - wait).to.be.within(0.8 * 2 * interval, 1.2 * 2 * interval);
+    expect(gaps[2]! - wait).to.be.within(0.8 * 4 * interval, 1.2 * 4 * interval);
+    expect(current.verifyTimeouts).to.equal(4);
+    expect(current.lastError).to.match(/^Gave up after 4 /);
+  });
+
+  it('retries a request never verified at once when asked, whatever its backoff', async () => {
+    const record = await seed('https://a.example/impatient', { verifyTimeouts: 3 });
+    const before = requestsFor(record).length;
+
+    const retried = await subscriber.retryNow(record.id);
+    await queue.idle();
+
+    expect(retried?.verifyTimeouts).to.equal(4);
+    expect(requestsFor(record).length - before).to.equal(1);
+  });
+
   it('caps the backoff at retryBackoffMaxMs', async () => {
     await build({ maxRetries: { hubErrors: 30 }, retryBackoffMaxMs: HOUR });
     hub.answer = { status: 500, body: 'down for maintenance' };
