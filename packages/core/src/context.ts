@@ -194,6 +194,7 @@ export interface SubscriberSettings {
   maxLeaseSeconds: number;
   lockTtlMs: number;
   autofixCallbackUrls: boolean;
+  upkeep: boolean;
   refreshIntervalMs: number;
   renewBeforeMs: number;
   retryIntervalMs: number;
@@ -211,6 +212,7 @@ export const JOBS = {
   unsubscribe: 'websubsub.unsubscribe',
   deliver: 'websubsub.deliver',
   refresh: 'websubsub.refresh',
+  renew: 'websubsub.renew',
   retry: 'websubsub.retry',
 } as const;
 

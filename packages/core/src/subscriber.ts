@@ -51,7 +51,14 @@ import {
   type StaticReport,
   type StaticSubscription,
 } from './maintenance.js';
-import { refreshSubscriptions, retryFailed, retryRecord, type SweepReport } from './upkeep.js';
+import {
+  refreshSubscriptions,
+  renewLease,
+  retryFailed,
+  retryRecord,
+  type RenewJob,
+  type SweepReport,
+} from './upkeep.js';
 
 export type { HandlerDefinition, Notification, NotificationHandler } from './context.js';
 
@@ -103,9 +110,15 @@ export interface SubscriberOptions {
   lockTtlMs?: number;
   /** Rebuild callback URLs when the base URL or a handler path changed. @default true */
   autofixCallbackUrls?: boolean;
-  /** Run the recurring refresh and retry sweeps on `start()`. @default true */
+  /**
+   * Run the recurring refresh and retry sweeps on `start()`, and queue the renewal of leases
+   * too short for the refresh sweep to catch in time (see `refreshIntervalMs`). @default true
+   */
   upkeep?: boolean;
-  /** Interval of the refresh sweep. @default 3600000 (1 hour) */
+  /**
+   * Interval of the refresh sweep. A lease shorter than twice this (or a renewal window
+   * shorter than it) also gets a renewal queued for its middle when verified. @default 3600000
+   */
   refreshIntervalMs?: number;
   /** Renew leases ending within this window. @default 86400000 (1 day) */
   renewBeforeMs?: number;
@@ -227,6 +240,7 @@ function resolveSettings(options: SubscriberOptions): SubscriberSettings {
     maxLeaseSeconds: options.maxLeaseSeconds ?? 365 * 86_400,
     lockTtlMs: options.lockTtlMs ?? hubTimeoutMs + 30 * SECOND,
     autofixCallbackUrls: options.autofixCallbackUrls ?? true,
+    upkeep: options.upkeep ?? true,
     refreshIntervalMs: options.refreshIntervalMs ?? 3600 * SECOND,
     renewBeforeMs: options.renewBeforeMs ?? DAY,
     retryIntervalMs,
@@ -751,11 +765,19 @@ export class Subscriber implements CallbackEndpoint {
       attempts: 1,
       concurrency: 1,
     });
+    this.queue.define<RenewJob>(JOBS.renew, (job) =>
+      renewLease(context, job.subscriptionId, job.leaseExpiresAt),
+    );
     this.queue.define(JOBS.retry, async () => void (await retryFailed(context)), {
       attempts: 1,
       concurrency: 1,
     });
     this.queue.onFailure((name, data, error) => {
+      if (name === JOBS.renew) {
+        const fields = { subscriptionId: data['subscriptionId'], error };
+        this.logger.warn(fields, 'Queued renewal not run; the refresh sweep will renew the lease');
+        return;
+      }
       if (name === JOBS.deliver) {
         const subscriptionId = String(data['subscriptionId']);
         const handler = String(data['handler'] ?? '');

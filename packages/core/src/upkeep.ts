@@ -88,18 +88,9 @@ export async function refreshSubscriptions(context: SubscriberContext): Promise<
     async (record) => {
       report.examined++;
       const locked = await withRecordLock(context, record.id, async () => {
-        const renewing = await context.store.transition(record.id, {
-          when: { subscribeStatus: 'verified', unsubscribeStatus: null },
-          set: {
-            subscribeStatus: 'requesting',
-            retryAt: new Date(now.getTime() + context.settings.verifyWaitMs),
-          },
-        });
-        if (!renewing) return null;
-
-        context.events.emit('lease:renewing', { subscription: renewing });
-        report.queued++;
-        return JOBS.subscribe;
+        const job = await markRenewing(context, record.id, now);
+        if (job) report.queued++;
+        return job;
       });
       if (!locked) report.busy++;
     },
@@ -108,6 +99,82 @@ export async function refreshSubscriptions(context: SubscriberContext): Promise<
 
   if (report.examined > 0) context.logger.info({ ...report }, 'Refresh sweep done');
   return report;
+}
+
+/** Mark a verified record as renewing: the subscribe job to queue, or `null` if it is not. */
+async function markRenewing(
+  context: SubscriberContext,
+  id: string,
+  now: Date,
+): Promise<string | null> {
+  const renewing = await context.store.transition(id, {
+    when: { subscribeStatus: 'verified', unsubscribeStatus: null },
+    set: {
+      subscribeStatus: 'requesting',
+      retryAt: new Date(now.getTime() + context.settings.verifyWaitMs),
+    },
+  });
+  if (!renewing) return null;
+
+  context.events.emit('lease:renewing', { subscription: renewing });
+  return JOBS.subscribe;
+}
+
+/** The data of a queued renewal: the subscription and the lease end it was queued for. */
+export interface RenewJob {
+  [key: string]: unknown;
+  subscriptionId: string;
+  leaseExpiresAt: string;
+}
+
+/**
+ * Queue the renewal of a lease just granted when the refresh sweep might not come round before
+ * it ends: a lease (or renewal window) shorter than twice the sweep's interval is renewed in
+ * its middle, or `renewBeforeMs` before its end if that comes later. Hubs grant such leases (a
+ * few minutes to an hour, some by default); without this they would lapse between sweeps. A
+ * queue that refuses is logged: the sweeps still renew the lease, perhaps late.
+ */
+export async function scheduleLeaseRenewal(
+  context: SubscriberContext,
+  record: Subscription,
+): Promise<void> {
+  const { upkeep, refreshIntervalMs, renewBeforeMs } = context.settings;
+  if (!upkeep || record.leaseExpiresAt === null) return;
+  const leaseMs = record.leaseExpiresAt.getTime() - context.now().getTime();
+  if (Math.min(leaseMs, renewBeforeMs) >= 2 * refreshIntervalMs) return;
+
+  const delayMs = Math.max(0, Math.round(leaseMs - Math.min(renewBeforeMs, leaseMs / 2)));
+  const job: RenewJob = {
+    subscriptionId: record.id,
+    leaseExpiresAt: record.leaseExpiresAt.toISOString(),
+  };
+  try {
+    await context.queue.enqueue(JOBS.renew, job, { delayMs });
+  } catch (error) {
+    context.logger.warn(
+      { subscriptionId: record.id, error },
+      'Could not queue the renewal of a short lease; the refresh sweep will renew it',
+    );
+  }
+}
+
+/**
+ * Run a renewal queued by `scheduleLeaseRenewal`: what the refresh sweep does for this record,
+ * unless its lease has changed since (renewed already, or ended). Throws while another worker
+ * holds the record, so that the queue tries again.
+ */
+export async function renewLease(
+  context: SubscriberContext,
+  id: string,
+  leaseExpiresAt: string,
+): Promise<void> {
+  const now = context.now();
+  const locked = await withRecordLock(context, id, async () => {
+    const current = await context.store.get(id);
+    if (current?.leaseExpiresAt?.toISOString() !== leaseExpiresAt) return null;
+    return markRenewing(context, id, now);
+  });
+  if (!locked) throw new Error(`Subscription ${id} is busy; its renewal will be tried again`);
 }
 
 /**

@@ -2,6 +2,7 @@ import type { CallbackResponse } from './http-handler.js';
 import type { SubscriberContext } from './context.js';
 import type { QueryValue } from './query.js';
 import type { TransitionCondition } from './store.js';
+import { scheduleLeaseRenewal } from './upkeep.js';
 import {
   storableText,
   type SubscribeStatus,
@@ -110,6 +111,7 @@ export async function answerVerification(
 
   const confirmed = await confirm(context, record, mode, topic, leaseSeconds);
   if (!confirmed) return refuse(context, record, mode, 404, `No ${mode} request is pending`);
+  if (mode === 'subscribe') await scheduleLeaseRenewal(context, confirmed);
 
   context.events.emit('verified', { subscription: confirmed, mode, leaseSeconds });
   context.logger.info(

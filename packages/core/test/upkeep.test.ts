@@ -67,6 +67,17 @@ describe('upkeep: renewal and retries with a controllable clock', () => {
   const requestsFor = (record: Subscription) =>
     hub.requests.filter((request) => request.params.get('hub.callback') === record.callbackUrl);
 
+  /** Verify a pending subscribe request as its hub would, granting `leaseSeconds`. */
+  async function grant(record: Subscription, leaseSeconds: number): Promise<void> {
+    const url = new URL(record.callbackUrl);
+    url.searchParams.set('hub.mode', 'subscribe');
+    url.searchParams.set('hub.topic', record.topic);
+    url.searchParams.set('hub.challenge', 'c');
+    url.searchParams.set('hub.lease_seconds', String(leaseSeconds));
+    const answer = await fetch(url);
+    expect(answer.status).to.equal(200);
+  }
+
   it('renews exactly the verified records whose lease ends within the window', async () => {
     const lease = (ms: number) => new Date(START + ms);
     const soon = await seed('https://a.example/soon', {
@@ -109,6 +120,43 @@ describe('upkeep: renewal and retries with a controllable clock', () => {
     for (const untouched of [later, leaving, denied, failing]) {
       expect(requestsFor(untouched)).to.have.length(1);
     }
+  });
+
+  it('renews a lease too short for the refresh sweep in its middle, without a sweep', async () => {
+    await build({ upkeep: true, refreshIntervalMs: HOUR });
+    const record = await seed('https://a.example/short', {});
+
+    await grant(record, 1);
+    const verified = (await store.get(record.id))!;
+    expect(verified.subscribeStatus).to.equal('verified');
+    await queue.idle();
+
+    expect(requestsFor(record)).to.have.length(2);
+    expect(requestsFor(record)[1]!.params.get('hub.mode')).to.equal('subscribe');
+    expect((await store.get(record.id))!.subscribeStatus).to.equal('verifying');
+  });
+
+  it('queues no renewal for a lease the refresh sweep will reach in time', async () => {
+    await build({ upkeep: true, refreshIntervalMs: HOUR, renewBeforeMs: 3 * HOUR });
+    const record = await seed('https://a.example/long-enough', {});
+
+    await grant(record, 2 * 3600);
+    await queue.idle();
+
+    expect(requestsFor(record)).to.have.length(1);
+    expect((await store.get(record.id))!.subscribeStatus).to.equal('verified');
+  });
+
+  it('drops a queued renewal whose lease has changed since', async () => {
+    await build({ upkeep: true, refreshIntervalMs: HOUR });
+    const record = await seed('https://a.example/renewed-meanwhile', {});
+
+    await grant(record, 1);
+    await store.transition(record.id, { set: { leaseExpiresAt: new Date(START + DAY) } });
+    await queue.idle();
+
+    expect(requestsFor(record)).to.have.length(1);
+    expect((await store.get(record.id))!.subscribeStatus).to.equal('verified');
   });
 
   it('retries a connection error with doubling backoff, then gives up at the maximum', async () => {
