@@ -12,9 +12,10 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 /**
  * Decode a raw query string (without `?`) byte for byte, as `application/x-www-form-urlencoded`:
- * `+` is a space and `%XX` a byte. Unlike `URLSearchParams`, a malformed escape is an error
- * rather than being passed on, and values keep their exact bytes so that a challenge can be
- * echoed unchanged whatever a hub put in it.
+ * `+` is a space and `%XX` a byte. Unlike `URLSearchParams`, a malformed escape in a `hub.*`
+ * parameter is an error rather than being passed on (other parameters that do not decode are
+ * left out), and values keep their exact bytes so that a challenge can be echoed unchanged
+ * whatever a hub put in it.
  */
 export function parseQuery(raw: string): ParsedQuery {
   const params = new Map<string, QueryValue[]>();
@@ -27,16 +28,27 @@ export function parseQuery(raw: string): ParsedQuery {
     const rawValue = separator === -1 ? '' : pair.slice(separator + 1);
 
     const key = decodeComponent(rawKey);
+    const name = key === null ? null : decodeText(key);
     const value = decodeComponent(rawValue);
-    if (key === null || value === null) return { ok: false, reason: 'Invalid percent-encoding' };
-    const name = decodeText(key);
-    if (name === null) return { ok: false, reason: 'Parameter name is not UTF-8' };
+    // Only the protocol's own parameters must be whole: a broken one the callback URL or the
+    // hub added for itself is left out rather than failing the verification.
+    if (name === null || value === null) {
+      if (!isProtocolParameter(name ?? rawKey)) continue;
+      return {
+        ok: false,
+        reason: name === null ? 'Parameter name is not UTF-8' : 'Invalid percent-encoding',
+      };
+    }
 
     const values = params.get(name) ?? [];
     values.push({ bytes: value, text: decodeText(value) });
     params.set(name, values);
   }
   return { ok: true, params };
+}
+
+function isProtocolParameter(name: string): boolean {
+  return name.slice(0, 4).toLowerCase() === 'hub.' || name.slice(0, 6).toLowerCase() === 'hub%2e';
 }
 
 function decodeText(bytes: Buffer): string | null {

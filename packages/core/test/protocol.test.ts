@@ -155,6 +155,19 @@ describe('protocol details (issue 3), over real sockets', () => {
       });
     }
 
+    it("leaves out a broken parameter that is not the protocol's, and confirms", async () => {
+      const record = await pending();
+      const query =
+        `hub.mode=subscribe&hub.topic=${topicParam}&hub.challenge=abc&hub.lease_seconds=60` +
+        '&utm_source=%ZZ&%E0%80=x';
+
+      const answer = await rawGet(server.origin, target(record, query));
+
+      expect(answer.status).to.equal(200);
+      expect(answer.body.toString()).to.equal('abc');
+      expect((await subscriber.get(record.id))!.subscribeStatus).to.equal('verified');
+    });
+
     it('takes a lease of 0 as the assumed lease and clamps leases of years', async () => {
       await build({ assumedLeaseSeconds: 3600, maxLeaseSeconds: 86_400 });
       const zero = await pending();
