@@ -46,8 +46,9 @@ export interface HttpRequest {
   body?: string | Buffer;
   /**
    * `'follow'`: follow 301/302/303/307/308 as fetch does (303, and 301/302 after a POST, go on
-   * as a GET without body); `'same-method'`: follow only 307/308, sending the same method and
-   * body again (what a hub POST needs); `'manual'`: return the redirect as it is.
+   * as a GET without body); `'same-method'`: follow 301/302/307/308 sending the same method and
+   * body again (what a hub POST needs: a hub moved to https often answers 301), not 303;
+   * `'manual'`: return the redirect as it is.
    * @default 'follow'
    */
   redirect?: 'follow' | 'same-method' | 'manual';
@@ -244,6 +245,7 @@ export async function httpRequest(
         { method, body, headers },
         current,
         next,
+        redirectMode === 'same-method',
       ));
 
       // The same request to the same URL again can only end in the same place.
@@ -274,7 +276,7 @@ export async function httpRequest(
 
 function followsRedirect(status: number, mode: NonNullable<HttpRequest['redirect']>): boolean {
   if (!REDIRECT_STATUSES.has(status)) return false;
-  if (mode === 'same-method') return status === 307 || status === 308;
+  if (mode === 'same-method') return status !== 303;
   return mode === 'follow';
 }
 
@@ -284,18 +286,23 @@ interface PendingRequest {
   headers: Record<string, string>;
 }
 
-/** The request to send to the redirect target, changed the way fetch changes it. */
+/**
+ * The request to send to the redirect target, changed the way fetch changes it unless
+ * `sameMethod` keeps the method and body.
+ */
 function redirectedRequest(
   status: number,
   request: PendingRequest,
   from: URL,
   to: URL,
+  sameMethod: boolean,
 ): PendingRequest {
   let { method, body, headers } = request;
 
   const becomesGet =
-    (status === 303 && method !== 'GET' && method !== 'HEAD') ||
-    ((status === 301 || status === 302) && method === 'POST');
+    !sameMethod &&
+    ((status === 303 && method !== 'GET' && method !== 'HEAD') ||
+      ((status === 301 || status === 302) && method === 'POST'));
   if (becomesGet) {
     method = 'GET';
     body = undefined;

@@ -204,8 +204,8 @@ describe('httpRequest', () => {
       });
     }
 
-    for (const status of [307, 308]) {
-      it(`re-sends a POST with its body after a ${status}`, async () => {
+    for (const status of [307, 308, 301, 302]) {
+      it(`re-sends a POST with its body after a ${status} in 'same-method' mode`, async () => {
         const server = await serve((request, response) => {
           if (request.url === '/hub') return redirect(response, status, '/new-hub');
           response.writeHead(202);
@@ -232,8 +232,8 @@ describe('httpRequest', () => {
       });
     }
 
-    it("returns a 302 unfollowed in 'same-method' mode", async () => {
-      const server = await serve((_request, response) => redirect(response, 302, '/elsewhere'));
+    it("returns a 303 unfollowed in 'same-method' mode", async () => {
+      const server = await serve((_request, response) => redirect(response, 303, '/elsewhere'));
 
       const response = await httpRequest(server.origin, {
         method: 'POST',
@@ -241,7 +241,7 @@ describe('httpRequest', () => {
         redirect: 'same-method',
       });
 
-      expect(response.status).to.equal(302);
+      expect(response.status).to.equal(303);
       expect(response.headers.location).to.equal('/elsewhere');
       expect(server.requests).to.have.length(1);
     });
