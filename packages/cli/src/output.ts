@@ -47,6 +47,7 @@ const FIELD_ORDER: Record<Exclude<keyof Subscription, 'secret'>, null> = {
   deniedReason: null,
   lastError: null,
   discoveredFrom: null,
+  hubDiscovered: null,
 };
 const FIELDS = Object.keys(FIELD_ORDER) as Array<keyof typeof FIELD_ORDER>;
 

@@ -154,10 +154,10 @@ describePostgres('websubsub CLI: doctor and migrate (child processes, PostgreSQL
     expect(first.code, first.stderr).to.equal(0);
     expect(parseJson(first)).to.deep.equal({
       migrated: true,
-      result: { table: table.replace(/(\w+)\.(\w+)/, '"$1"."$2"'), from: 0, to: 1 },
+      result: { table: table.replace(/(\w+)\.(\w+)/, '"$1"."$2"'), from: 0, to: 2 },
     });
     const second = await world.run(['migrate'], env);
-    expect(second.stdout).to.match(/^Migrated: .*"from":1,"to":1/);
+    expect(second.stdout).to.match(/^Migrated: .*"from":2,"to":2/);
     expect((await world.run(['list'], env)).code).to.equal(0);
 
     const core = JSON.stringify(import.meta.resolve('@websubsub/core'));

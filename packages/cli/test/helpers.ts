@@ -338,6 +338,7 @@ export function makeRecord(origin: string, fields: Partial<Subscription> = {}): 
     retryAt: null,
     static: false,
     discoveredFrom: null,
+    hubDiscovered: false,
     ...fields,
   };
 }

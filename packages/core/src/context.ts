@@ -213,6 +213,7 @@ export const JOBS = {
   deliver: 'websubsub.deliver',
   refresh: 'websubsub.refresh',
   renew: 'websubsub.renew',
+  rediscover: 'websubsub.rediscover',
   retry: 'websubsub.retry',
 } as const;
 

@@ -51,6 +51,11 @@ export interface SubscriberEvents {
   'handler:failed': { subscriptionId: string; handler: string; error: unknown; final: boolean };
   /** A verified subscription is being renewed before its lease ends. */
   'lease:renewing': { subscription: Subscription };
+  /**
+   * Discovered again at renewal, the topic names other hubs (or another topic): `to` is being
+   * subscribed and `from` unsubscribed.
+   */
+  'subscription:moved': { from: Subscription; to: Subscription };
   /** A failed request will be retried at `retryAt`. */
   'retry:scheduled': { subscription: Subscription; retryAt: Date };
   /** A subscription reached a maximum of retries and will not be retried by itself. */

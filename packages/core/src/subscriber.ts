@@ -172,6 +172,14 @@ export interface SubscribeInput {
   static?: boolean;
 }
 
+/** Where a subscription's hubs came from. */
+interface ResolvedHubs {
+  hubs: string[];
+  topic: string;
+  discoveredFrom: string | null;
+  hubDiscovered: boolean;
+}
+
 function normalisePath(path: string): string {
   const withSlash = path.startsWith('/') ? path : `/${path}`;
   return withSlash.length > 1 ? withSlash.replace(/\/+$/, '') : withSlash;
@@ -419,7 +427,7 @@ export class Subscriber implements CallbackEndpoint {
       );
     }
 
-    const { hubs: found, topic, discoveredFrom } = await this.resolveHubs(input);
+    const { hubs: found, topic, discoveredFrom, hubDiscovered } = await this.resolveHubs(input);
     const records: Subscription[] = [];
     for (const hub of hubs === 'all' ? found : found.slice(0, 1)) {
       if (secret !== null && hub.startsWith('http:')) {
@@ -433,6 +441,7 @@ export class Subscriber implements CallbackEndpoint {
         leaseSeconds,
         static: input.static ?? false,
         discoveredFrom,
+        hubDiscovered,
         resetCounters,
       });
       this.events.emit('subscription:requested', { subscription: record, mode: 'subscribe' });
@@ -652,13 +661,11 @@ export class Subscriber implements CallbackEndpoint {
     await this.queue.every(JOBS.retry, this.settings.retryIntervalMs);
   }
 
-  private async resolveHubs(
-    input: SubscribeInput,
-  ): Promise<{ hubs: string[]; topic: string; discoveredFrom: string | null }> {
+  private async resolveHubs(input: SubscribeInput): Promise<ResolvedHubs> {
     if (input.hub !== undefined && input.hub !== null && input.hub !== '') {
       const hub = checkUrl(input.hub, 'hub');
       await assertAddressAllowed(hub, this.settings.http);
-      return { hubs: [hub], topic: input.topic, discoveredFrom: null };
+      return { hubs: [hub], topic: input.topic, discoveredFrom: null, hubDiscovered: false };
     }
 
     try {
@@ -666,11 +673,12 @@ export class Subscriber implements CallbackEndpoint {
       const discoveredFrom = found.topic !== input.topic ? input.topic : null;
       this.logger.info({ topic: found.topic, hubs: found.hubs }, 'Discovered hub');
       for (const hub of found.hubs) await assertAddressAllowed(hub, this.settings.http);
-      return { hubs: found.hubs, topic: found.topic, discoveredFrom };
+      return { hubs: found.hubs, topic: found.topic, discoveredFrom, hubDiscovered: true };
     } catch (error) {
       const noHub = error instanceof DiscoveryError && error.code === 'no_hub';
       if (noHub && this.settings.defaultHub !== null) {
-        return { hubs: [this.settings.defaultHub], topic: input.topic, discoveredFrom: null };
+        const hubs = [this.settings.defaultHub];
+        return { hubs, topic: input.topic, discoveredFrom: null, hubDiscovered: false };
       }
       // A refused address says more than "could not fetch the topic".
       const cause = error instanceof DiscoveryError ? error.cause : null;
@@ -687,6 +695,7 @@ export class Subscriber implements CallbackEndpoint {
     leaseSeconds: number | null;
     static: boolean;
     discoveredFrom: string | null;
+    hubDiscovered: boolean;
     resetCounters: boolean;
   }): Promise<Subscription> {
     const now = this.context.now();
@@ -702,6 +711,7 @@ export class Subscriber implements CallbackEndpoint {
       retryAt,
       static: fields.static,
       discoveredFrom: fields.discoveredFrom,
+      hubDiscovered: fields.hubDiscovered,
     };
 
     for (let attempt = 0; attempt < 3; attempt++) {
@@ -749,6 +759,48 @@ export class Subscriber implements CallbackEndpoint {
     }
   }
 
+  /**
+   * Renew a subscription whose hub came from discovery: discover its topic again first and, if
+   * the publisher now names other hubs or another topic (lion-reader#1032: a hub switch never
+   * followed), subscribe at its first hub and unsubscribe this record. When discovery fails or
+   * finds the same hub, the renewal goes to the stored hub as before.
+   */
+  private async renewDiscovered(id: string): Promise<void> {
+    const record = await this.store.get(id);
+    if (!record) return;
+
+    const url = record.discoveredFrom ?? record.topic;
+    const found = await this.resolveHubs({ topic: url }).catch((error: unknown) => {
+      const fields = { subscriptionId: id, topic: url, error };
+      this.logger.info(fields, 'Could not discover the topic again; renewing at the same hub');
+      return null;
+    });
+    // A default hub standing in for a topic that names none now is no reason to move.
+    const hub = found?.hubDiscovered ? found.hubs[0] : undefined;
+    const same = found?.topic === record.topic && found.hubs.includes(record.hub);
+    if (!found || hub === undefined || same) return sendRequest(this.context, id, 'subscribe');
+
+    const next = await this.storeRequest({
+      hub,
+      topic: found.topic,
+      handler: record.handler,
+      secret: record.secret,
+      leaseSeconds: record.leaseSeconds,
+      static: record.static,
+      discoveredFrom: found.discoveredFrom,
+      hubDiscovered: true,
+      resetCounters: true,
+    });
+    this.logger.info(
+      { subscriptionId: id, hub: record.hub, topic: record.topic, to: next.id, toHub: hub },
+      'The topic names another hub now: subscribing there and unsubscribing here',
+    );
+    this.events.emit('subscription:moved', { from: record, to: next });
+    this.events.emit('subscription:requested', { subscription: next, mode: 'subscribe' });
+    await this.enqueue(JOBS.subscribe, next);
+    await this.unsubscribe(id);
+  }
+
   private defineJobs(): void {
     const context = this.context;
     this.queue.define<RequestJob>(JOBS.subscribe, (job) =>
@@ -765,6 +817,9 @@ export class Subscriber implements CallbackEndpoint {
       attempts: 1,
       concurrency: 1,
     });
+    this.queue.define<RequestJob>(JOBS.rediscover, (job) =>
+      this.renewDiscovered(job.subscriptionId),
+    );
     this.queue.define<RenewJob>(JOBS.renew, (job) =>
       renewLease(context, job.subscriptionId, job.leaseExpiresAt),
     );

@@ -78,6 +78,11 @@ export interface Subscription {
   static: boolean;
   /** The URL the topic was discovered from, when it differs from `topic`. */
   discoveredFrom: string | null;
+  /**
+   * The hub came from discovery rather than being given: each renewal discovers the topic
+   * again (from `discoveredFrom`, else `topic`) and follows a publisher that moved to another hub.
+   */
+  hubDiscovered: boolean;
 }
 
 /** Has this subscription ended, so that content for it is answered 410 Gone? */

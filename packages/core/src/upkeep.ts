@@ -88,7 +88,7 @@ export async function refreshSubscriptions(context: SubscriberContext): Promise<
     async (record) => {
       report.examined++;
       const locked = await withRecordLock(context, record.id, async () => {
-        const job = await markRenewing(context, record.id, now);
+        const job = await markRenewing(context, record.id, now, true);
         if (job) report.queued++;
         return job;
       });
@@ -101,11 +101,15 @@ export async function refreshSubscriptions(context: SubscriberContext): Promise<
   return report;
 }
 
-/** Mark a verified record as renewing: the subscribe job to queue, or `null` if it is not. */
+/**
+ * Mark a verified record as renewing: the job to queue, or `null` if it is not. With
+ * `discoverAgain`, a record whose hub came from discovery gets its topic discovered first.
+ */
 async function markRenewing(
   context: SubscriberContext,
   id: string,
   now: Date,
+  discoverAgain: boolean,
 ): Promise<string | null> {
   const renewing = await context.store.transition(id, {
     when: { subscribeStatus: 'verified', unsubscribeStatus: null },
@@ -117,7 +121,7 @@ async function markRenewing(
   if (!renewing) return null;
 
   context.events.emit('lease:renewing', { subscription: renewing });
-  return JOBS.subscribe;
+  return discoverAgain && renewing.hubDiscovered ? JOBS.rediscover : JOBS.subscribe;
 }
 
 /** The data of a queued renewal: the subscription and the lease end it was queued for. */
@@ -172,7 +176,8 @@ export async function renewLease(
   const locked = await withRecordLock(context, id, async () => {
     const current = await context.store.get(id);
     if (current?.leaseExpiresAt?.toISOString() !== leaseExpiresAt) return null;
-    return markRenewing(context, id, now);
+    // Queued for leases of minutes: discovering at each would be polling the topic.
+    return markRenewing(context, id, now, false);
   });
   if (!locked) throw new Error(`Subscription ${id} is busy; its renewal will be tried again`);
 }

@@ -11,6 +11,7 @@ import {
   type Subscription,
 } from '../src/index.js';
 import { startCallbackServer, type CallbackServer } from './helpers/callback-server.js';
+import { startTestServer, type TestServer } from './helpers/discovery-server.js';
 import { startRecordingHub, type RecordingHub } from './helpers/recording-hub.js';
 
 const HOUR = 3_600_000;
@@ -157,6 +158,105 @@ describe('upkeep: renewal and retries with a controllable clock', () => {
 
     expect(requestsFor(record)).to.have.length(1);
     expect((await store.get(record.id))!.subscribeStatus).to.equal('verified');
+  });
+
+  describe('renewal of a subscription whose hub came from discovery', () => {
+    let other: RecordingHub;
+    let publisher: TestServer;
+    /** What the topic answers: the hub it names, or a status without links. */
+    let advertised: { hub: string } | { status: number };
+
+    beforeEach(async () => {
+      other = await startRecordingHub();
+      advertised = { hub: hub.url };
+      publisher = await startTestServer((_request, response) => {
+        if ('status' in advertised) response.writeHead(advertised.status);
+        else response.writeHead(200, { link: `<${advertised.hub}>; rel="hub"` });
+        response.end();
+      });
+    });
+
+    afterEach(async () => {
+      await publisher.close();
+      await other.close();
+    });
+
+    /** Subscribe through discovery and make the lease end within the renewal window. */
+    async function discovered(): Promise<Subscription> {
+      const topic = `${publisher.origin}/feed`;
+      const record = await subscriber.subscribe({ topic, secret: 'kept-secret' });
+      await queue.idle();
+      const set = { subscribeStatus: 'verified' as const, leaseExpiresAt: new Date(START + HOUR) };
+      return (await store.transition(record.id, { set }))!;
+    }
+
+    it('follows a publisher that moved to another hub: subscribes there, leaves here', async () => {
+      const record = await discovered();
+      expect(record.hubDiscovered).to.equal(true);
+      const moves: Array<{ from: Subscription; to: Subscription }> = [];
+      subscriber.on('subscription:moved', (move) => void moves.push(move));
+
+      advertised = { hub: other.url };
+      await subscriber.refreshSubscriptions();
+      await queue.idle();
+
+      const [moved] = (await subscriber.list({ hub: other.url })).items;
+      expect(moved).to.include({ topic: record.topic, handler: 'news', hubDiscovered: true });
+      expect(moved!.secret).to.equal('kept-secret');
+      expect(other.requests.map((request) => request.params.get('hub.mode'))).to.deep.equal([
+        'subscribe',
+      ]);
+      expect(other.requests[0]!.params.get('hub.callback')).to.equal(moved!.callbackUrl);
+      expect(requestsFor(record).map((request) => request.params.get('hub.mode'))).to.deep.equal([
+        'subscribe',
+        'unsubscribe',
+      ]);
+      expect((await store.get(record.id))!.unsubscribeStatus).to.equal('verifying');
+      expect(moves.map(({ from, to }) => [from.id, to.id])).to.deep.equal([[record.id, moved!.id]]);
+    });
+
+    it('renews at the same hub when the topic still names it', async () => {
+      const record = await discovered();
+      const fetches = publisher.requests.length;
+
+      await subscriber.refreshSubscriptions();
+      await queue.idle();
+
+      expect(publisher.requests.length - fetches).to.equal(1);
+      expect(requestsFor(record).map((request) => request.params.get('hub.mode'))).to.deep.equal([
+        'subscribe',
+        'subscribe',
+      ]);
+      expect(other.requests).to.have.length(0);
+      expect((await subscriber.list()).items).to.have.length(1);
+    });
+
+    it('renews at the same hub when the topic cannot be discovered again', async () => {
+      const record = await discovered();
+
+      advertised = { status: 503 };
+      await subscriber.refreshSubscriptions();
+      await queue.idle();
+
+      expect(requestsFor(record)).to.have.length(2);
+      expect((await store.get(record.id))!.subscribeStatus).to.equal('verifying');
+    });
+
+    it('does not fetch the topic again for a subscription whose hub was given', async () => {
+      const given = await seed(`${publisher.origin}/feed`, {
+        subscribeStatus: 'verified',
+        leaseExpiresAt: new Date(START + HOUR),
+      });
+      expect(given.hubDiscovered).to.equal(false);
+      advertised = { hub: other.url };
+
+      await subscriber.refreshSubscriptions();
+      await queue.idle();
+
+      expect(publisher.requests).to.have.length(0);
+      expect(requestsFor(given)).to.have.length(2);
+      expect(other.requests).to.have.length(0);
+    });
   });
 
   it('retries a connection error with doubling backoff, then gives up at the maximum', async () => {

@@ -281,6 +281,12 @@ export function recordHistory(
       message: 'Renewing the lease before it ends',
     }),
   );
+  listen('subscription:moved', ({ from, to }) => {
+    const moved = { kind: 'lease', level: 'info' } as const;
+    const away = `The topic moved to ${to.hub}; unsubscribing here`;
+    write({ ...moved, subscriptionId: from.id, message: away });
+    write({ ...moved, subscriptionId: to.id, message: `Moved here from ${from.hub}` });
+  });
   listen('retry:scheduled', ({ subscription, retryAt }) =>
     write({
       subscriptionId: subscription.id,

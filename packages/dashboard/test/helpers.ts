@@ -185,6 +185,7 @@ export function makeRecord(fields: Partial<Subscription> = {}): Subscription {
     retryAt: null,
     static: false,
     discoveredFrom: null,
+    hubDiscovered: false,
     ...fields,
   };
 }

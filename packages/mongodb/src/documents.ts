@@ -27,6 +27,7 @@ export const DOCUMENT_FIELDS = [
   'retryAt',
   'static',
   'discoveredFrom',
+  'hubDiscovered',
 ] as const satisfies ReadonlyArray<keyof SubscriptionDocument>;
 
 // Records handed out must not share Date objects with anything the caller may still hold.
@@ -62,6 +63,7 @@ export function toDocument(subscription: Subscription): SubscriptionDocument {
     retryAt: subscription.retryAt,
     static: subscription.static,
     discoveredFrom: subscription.discoveredFrom,
+    hubDiscovered: subscription.hubDiscovered,
   };
 }
 
@@ -91,5 +93,7 @@ export function fromDocument(document: SubscriptionDocument): Subscription {
     retryAt: date(document.retryAt),
     static: document.static,
     discoveredFrom: document.discoveredFrom,
+    // Documents written before the field existed: their hub is treated as given.
+    hubDiscovered: document.hubDiscovered ?? false,
   };
 }

@@ -58,6 +58,10 @@ const MIGRATIONS: readonly Migration<TableNames>[] = [
     `CREATE INDEX IF NOT EXISTS ${indexes.retry} ON ${table} (retry_at) WHERE retry_at IS NOT NULL`,
     `CREATE INDEX IF NOT EXISTS ${indexes.handler} ON ${table} (handler, id)`,
   ],
+  // 2: whether the hub came from discovery, so that renewals discover the topic again.
+  ({ table }) => [
+    `ALTER TABLE ${table} ADD COLUMN IF NOT EXISTS hub_discovered boolean NOT NULL DEFAULT false`,
+  ],
 ];
 
 /** The schema version this package creates and expects. */

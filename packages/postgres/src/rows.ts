@@ -25,6 +25,7 @@ export const COLUMNS = {
   retryAt: 'retry_at',
   static: 'static',
   discoveredFrom: 'discovered_from',
+  hubDiscovered: 'hub_discovered',
 } as const satisfies Record<keyof Subscription, string>;
 
 /** The counters a transition may add to, by column. */
@@ -81,5 +82,6 @@ export function fromRow(row: SubscriptionRow): Subscription {
     retryAt: date(row.retry_at),
     static: row.static,
     discoveredFrom: row.discovered_from,
+    hubDiscovered: row.hub_discovered,
   };
 }

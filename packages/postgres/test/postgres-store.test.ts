@@ -60,8 +60,9 @@ describePostgres('PostgresStore', function () {
       const table = randomName('subscriptions');
       const store = newStore({ table });
 
-      expect(await store.migrate()).to.deep.equal({ table: `"${table}"`, from: 0, to: 1 });
-      expect(await store.migrate()).to.deep.equal({ table: `"${table}"`, from: 1, to: 1 });
+      expect(SCHEMA_VERSION).to.equal(2);
+      expect(await store.migrate()).to.deep.equal({ table: `"${table}"`, from: 0, to: 2 });
+      expect(await store.migrate()).to.deep.equal({ table: `"${table}"`, from: 2, to: 2 });
 
       const versions = await database.pool.query(
         'SELECT table_name, version FROM websubsub_migrations WHERE table_name = $1',
@@ -99,10 +100,29 @@ describePostgres('PostgresStore', function () {
       await store.migrate();
       await database.pool.query(`DROP TABLE "${table}"`);
 
-      expect(await store.migrate()).to.deep.equal({ table: `"${table}"`, from: 0, to: 1 });
+      expect(await store.migrate()).to.deep.equal({ table: `"${table}"`, from: 0, to: 2 });
       const record = makeSubscription();
       await store.create(record);
       expect((await store.get(record.id))?.topic).to.equal(record.topic);
+    });
+
+    it('brings a version 1 table to version 2, its records keeping their hub as given', async () => {
+      const table = randomName('subscriptions');
+      const store = newStore({ table });
+      await store.migrate();
+      const record = makeSubscription({ hubDiscovered: true });
+      await store.create(record);
+      // Version 1 had no hub_discovered column.
+      await database.pool.query(`ALTER TABLE "${table}" DROP COLUMN hub_discovered`);
+      await database.pool.query(
+        'UPDATE websubsub_migrations SET version = 1 WHERE table_name = $1',
+        [table],
+      );
+
+      expect(await store.migrate()).to.deep.equal({ table: `"${table}"`, from: 1, to: 2 });
+      expect((await store.get(record.id))?.hubDiscovered).to.equal(false);
+      await store.transition(record.id, { set: { hubDiscovered: true } });
+      expect((await store.get(record.id))?.hubDiscovered).to.equal(true);
     });
 
     it('stores dates as timestamptz and sorts ids by code unit', async function () {

@@ -41,6 +41,7 @@ function record(
     retryAt: null,
     static: false,
     discoveredFrom: null,
+    hubDiscovered: false,
   };
 }
 

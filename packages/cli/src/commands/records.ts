@@ -170,6 +170,7 @@ const LABELS: Array<[keyof ReturnType<typeof serialiseRecord>, string]> = [
   ['topic', 'Topic'],
   ['discoveredFrom', 'Discovered from'],
   ['hub', 'Hub'],
+  ['hubDiscovered', 'Hub discovered'],
   ['handler', 'Handler'],
   ['callbackUrl', 'Callback URL'],
   ['hasSecret', 'Secret'],

@@ -64,6 +64,7 @@ export function makeSubscription(overrides: Partial<Subscription> = {}): Subscri
     retryAt: null,
     static: false,
     discoveredFrom: null,
+    hubDiscovered: false,
     ...overrides,
   };
 }
@@ -91,6 +92,7 @@ function makeFullSubscription(overrides: Partial<Subscription> = {}): Subscripti
     retryAt: new Date('2027-02-27T00:00:00.000Z'),
     static: true,
     discoveredFrom: 'https://www.example.com/blog/',
+    hubDiscovered: true,
     ...overrides,
   });
 }
