@@ -12,9 +12,9 @@ import {
 
 import type { NotificationLog } from './notifications.js';
 
-/** A subscription as the JSON API shows it: every field but the secret, dates in ISO 8601. */
+/** A subscription as the JSON API shows it: every field but the secrets, dates in ISO 8601. */
 export function subscriptionJson(subscription: Subscription): Record<string, unknown> {
-  const { secret, ...fields } = subscription;
+  const { secret, previousSecret: _previous, ...fields } = subscription;
   const out: Record<string, unknown> = {
     hasSecret: secret !== null,
     // Upkeep stopped retrying it after a maximum of failures: a person has to look at it.

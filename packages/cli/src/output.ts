@@ -14,17 +14,20 @@ export interface CliIo {
   cwd: string;
 }
 
-/** A record as printed: dates as ISO strings and `hasSecret` in place of the secret. */
+/** The fields never printed: the secrets. */
+type SecretField = 'secret' | 'previousSecret';
+
+/** A record as printed: dates as ISO strings and `hasSecret` in place of the secrets. */
 export type RecordJson = {
-  [K in Exclude<keyof Subscription, 'secret'>]: Subscription[K] extends Date | null
+  [K in Exclude<keyof Subscription, SecretField>]: Subscription[K] extends Date | null
     ? string | null
     : Subscription[K] extends Date
       ? string
       : Subscription[K];
 } & { hasSecret: boolean };
 
-// Every field but the secret, in the order printed; the type makes a new field impossible to miss.
-const FIELD_ORDER: Record<Exclude<keyof Subscription, 'secret'>, null> = {
+// Every field but the secrets, in the order printed; the type makes a new field impossible to miss.
+const FIELD_ORDER: Record<Exclude<keyof Subscription, SecretField>, null> = {
   id: null,
   topic: null,
   hub: null,
@@ -51,7 +54,7 @@ const FIELD_ORDER: Record<Exclude<keyof Subscription, 'secret'>, null> = {
 };
 const FIELDS = Object.keys(FIELD_ORDER) as Array<keyof typeof FIELD_ORDER>;
 
-/** A record fit for printing: never the secret itself, only whether there is one. */
+/** A record fit for printing: never a secret itself, only whether there is one. */
 export function serialiseRecord(record: Subscription): RecordJson {
   const json: Record<string, unknown> = {};
   for (const field of FIELDS) {

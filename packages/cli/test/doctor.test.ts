@@ -154,7 +154,7 @@ describePostgres('websubsub CLI: doctor and migrate (child processes, PostgreSQL
     expect(first.code, first.stderr).to.equal(0);
     expect(parseJson(first)).to.deep.equal({
       migrated: true,
-      result: { table: table.replace(/(\w+)\.(\w+)/, '"$1"."$2"'), from: 0, to: 2 },
+      result: { table: table.replace(/(\w+)\.(\w+)/, '"$1"."$2"'), from: 0, to: 3 },
     });
     const second = await world.run(['migrate'], env);
     expect(second.stdout).to.match(/^Migrated: .*"from":2,"to":2/);

@@ -321,6 +321,7 @@ export function makeRecord(origin: string, fields: Partial<Subscription> = {}): 
     handler,
     callbackUrl: `${origin}/websub/${handler}/${id}`,
     secret: null,
+    previousSecret: null,
     leaseSeconds: null,
     leaseExpiresAt: new Date(now + 86_400_000),
     subscribeStatus: 'verified',

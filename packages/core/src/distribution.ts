@@ -1,6 +1,6 @@
 import { JOBS, type Notification, type SubscriberContext } from './context.js';
 import type { CallbackRequest, CallbackResponse } from './http-handler.js';
-import { verifySignature } from './signature.js';
+import { verifySignature, type SignatureFailure } from './signature.js';
 import { isEnded, type Subscription } from './subscription.js';
 
 /**
@@ -47,6 +47,23 @@ export const ACCEPTED: CallbackResponse = Object.freeze({
 });
 
 /**
+ * Check content against the subscription's secret, then, while the hub has not verified the
+ * request that changed it, against the secret it may still sign with (none, when empty).
+ */
+function signatureFailure(
+  header: string | undefined,
+  body: Buffer,
+  secret: string,
+  previousSecret: string | null,
+): SignatureFailure | null {
+  const check = verifySignature(header, body, secret);
+  if (check.valid) return null;
+  if (previousSecret === null) return check.reason;
+  if (previousSecret === '') return check.reason === 'missing' ? null : check.reason;
+  return verifySignature(header, body, previousSecret).valid ? null : check.reason;
+}
+
+/**
  * Take content the hub POSTed to a callback: check the signature over the raw bytes, queue the
  * content for its handler, answer 2xx at once. Content with a wrong signature is acknowledged
  * but dropped (as the Recommendation allows, so a forger learns nothing); content without a
@@ -69,18 +86,18 @@ export async function acceptDelivery(
 
   if (record.secret !== null) {
     const header = firstHeader(request.headers['x-hub-signature']);
-    const check = verifySignature(header, body, record.secret);
-    if (!check.valid) {
+    const failure = signatureFailure(header, body, record.secret, record.previousSecret);
+    if (failure !== null) {
       context.events.emit('delivery:rejected', {
         subscriptionId: record.id,
         handler: record.handler,
-        reason: check.reason,
+        reason: failure,
       });
       context.logger.warn(
-        { subscriptionId: record.id, handler: record.handler, reason: check.reason },
+        { subscriptionId: record.id, handler: record.handler, reason: failure },
         'Content refused: signature does not hold',
       );
-      return check.reason === 'missing' ? text(403, 'X-Hub-Signature is required') : ACCEPTED;
+      return failure === 'missing' ? text(403, 'X-Hub-Signature is required') : ACCEPTED;
     }
   }
 

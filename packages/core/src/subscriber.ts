@@ -39,7 +39,7 @@ import { createMemoryQueue } from './memory-queue.js';
 import { createMemoryStore } from './memory-store.js';
 import type { JobQueue } from './queue.js';
 import type { Page, PageOptions, SubscriptionFilter, SubscriptionStore } from './store.js';
-import type { Subscription, SubscriptionCounter } from './subscription.js';
+import { isEnded, type Subscription, type SubscriptionCounter } from './subscription.js';
 import {
   checkHealth,
   handleUrlChanges,
@@ -208,6 +208,20 @@ function checkUrl(value: unknown, name: string): string {
     throw new InvalidInputError(`${name} must be an http or https URL: ${value}`);
   }
   return value;
+}
+
+/**
+ * What `previousSecret` becomes when a request with `secret` replaces a stored record: the hub
+ * signs with the secret it last verified until it verifies the new request (and goes on doing
+ * so if it never does), so that secret stays accepted meanwhile. Nothing to keep when the
+ * secret is unchanged or the hub never had the subscription.
+ */
+function secretStillSignedWith(existing: Subscription, secret: string | null): string | null {
+  // The empty string stands for "no secret": content then comes unsigned.
+  const signedWith =
+    existing.previousSecret ??
+    (existing.leaseExpiresAt !== null && !isEnded(existing) ? (existing.secret ?? '') : null);
+  return signedWith === null || signedWith === (secret ?? '') ? null : signedWith;
 }
 
 function resolveSettings(options: SubscriberOptions): SubscriberSettings {
@@ -717,7 +731,8 @@ export class Subscriber implements CallbackEndpoint {
     for (let attempt = 0; attempt < 3; attempt++) {
       const existing = await this.store.findByKey(fields.hub, fields.topic, fields.handler);
       if (existing) {
-        const set = fields.resetCounters ? { ...reset, ...counters } : reset;
+        const previousSecret = secretStillSignedWith(existing, fields.secret);
+        const set = { ...reset, ...(fields.resetCounters ? counters : {}), previousSecret };
         const updated = await this.store.transition(existing.id, { set });
         if (updated) return updated;
         continue;
@@ -728,6 +743,7 @@ export class Subscriber implements CallbackEndpoint {
         return await this.store.create({
           ...reset,
           ...counters,
+          previousSecret: null,
           id,
           topic: fields.topic,
           hub: fields.hub,

@@ -44,6 +44,12 @@ export interface Subscription {
   callbackUrl: string;
   /** The `hub.secret` used to sign content, or `null` for none. */
   secret: string | null;
+  /**
+   * The secret the hub may still sign with while it has not verified a request that changed
+   * `secret`: content signed with it (or unsigned, when it is the empty string, as the
+   * subscription had no secret before) is still taken. `null` when there is none to honour.
+   */
+  previousSecret: string | null;
   /** Lease asked for in `hub.lease_seconds`, or `null` to let the hub choose. */
   leaseSeconds: number | null;
   /** When the lease granted at the last verification ends, or `null` when unknown. */

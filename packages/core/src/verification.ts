@@ -149,6 +149,8 @@ async function confirm(
       retryAt: null,
       lastError: null,
       deniedReason: null,
+      // The hub signs with the secret of the request it verified from now on.
+      previousSecret: null,
     },
   });
 }
@@ -192,7 +194,7 @@ async function recordDenial(
     reasonValue && reasonValue !== 'repeated' ? storableText(reasonValue.text ?? '') : null;
   const denied = await context.store.transition(record.id, {
     when: { topic },
-    set: { subscribeStatus: 'denied', deniedReason: reason, retryAt: null },
+    set: { subscribeStatus: 'denied', deniedReason: reason, retryAt: null, previousSecret: null },
   });
   if (!denied) return refuse(context, record, 'denied', 404, 'Subscription is gone');
 

@@ -229,6 +229,79 @@ describe("subscriber lifecycle (the original project's cases, over real sockets)
     expect(received[0]!.body.equals(body)).to.equal(true);
   });
 
+  describe('a subscription asked for again with another secret', () => {
+    const body = Buffer.from('<feed xmlns="http://www.w3.org/2005/Atom"/>');
+    const post = (record: Subscription, headers: Record<string, string>) =>
+      fetch(record.callbackUrl, { method: 'POST', headers, body });
+    const subscribeVerification = (challenge: string) => ({
+      'hub.mode': 'subscribe',
+      'hub.topic': TOPIC,
+      'hub.challenge': challenge,
+      'hub.lease_seconds': '3600',
+    });
+
+    it('takes content signed with the old secret until the hub verifies the new one', async () => {
+      const first = await subscribed({ secret: 'old-secret' });
+      expect((await verify(first, subscribeVerification('one'))).status).to.equal(200);
+
+      const again = await subscribed({ secret: 'new-secret' });
+      expect(again.id).to.equal(first.id);
+      expect(again.secret).to.equal('new-secret');
+      expect(again.previousSecret).to.equal('old-secret');
+      expect(hub.requests.at(-1)!.params.get('hub.secret')).to.equal('new-secret');
+
+      // The hub has not verified the new request yet: it still signs with the old secret.
+      const old = await post(again, { 'x-hub-signature': signBody(body, 'old-secret') });
+      const fresh = await post(again, { 'x-hub-signature': signBody(body, 'new-secret') });
+      const other = await post(again, { 'x-hub-signature': signBody(body, 'other') });
+      await queue.idle();
+      expect([old.status, fresh.status, other.status]).to.deep.equal([202, 202, 202]);
+      expect(received).to.have.length(2);
+
+      expect((await verify(again, subscribeVerification('two'))).status).to.equal(200);
+      expect((await subscriber.get(first.id))!.previousSecret).to.equal(null);
+      const stale = await post(again, { 'x-hub-signature': signBody(body, 'old-secret') });
+      await queue.idle();
+      expect(stale.status).to.equal(202);
+      expect(received).to.have.length(2);
+    });
+
+    it('takes unsigned content until the hub verifies a first secret', async () => {
+      const first = await subscribed();
+      expect((await verify(first, subscribeVerification('one'))).status).to.equal(200);
+
+      const again = await subscribed({ secret: 'new-secret' });
+      expect(again.previousSecret).to.equal('');
+      const unsigned = await post(again, {});
+      const wrong = await post(again, { 'x-hub-signature': signBody(body, 'other') });
+      await queue.idle();
+      expect([unsigned.status, wrong.status]).to.deep.equal([202, 202]);
+      expect(received).to.have.length(1);
+
+      expect((await verify(again, subscribeVerification('two'))).status).to.equal(200);
+      expect((await post(again, {})).status).to.equal(403);
+    });
+
+    it('keeps nothing when the hub never had it or the secret is unchanged', async () => {
+      const pending = await subscribed({ secret: 'first' });
+      const changed = await subscribed({ secret: 'second' });
+      expect(changed.previousSecret).to.equal(null);
+
+      expect((await verify(changed, subscribeVerification('one'))).status).to.equal(200);
+      expect((await subscribed({ secret: 'second' })).previousSecret).to.equal(null);
+      expect(pending.id).to.equal(changed.id);
+    });
+
+    it('keeps the verified secret through two changes, not on a way back', async () => {
+      const first = await subscribed({ secret: 'verified' });
+      expect((await verify(first, subscribeVerification('one'))).status).to.equal(200);
+
+      expect((await subscribed({ secret: 'second' })).previousSecret).to.equal('verified');
+      expect((await subscribed({ secret: 'third' })).previousSecret).to.equal('verified');
+      expect((await subscribed({ secret: 'verified' })).previousSecret).to.equal(null);
+    });
+  });
+
   it('answers 404 for an unknown callback and 405 for other methods', async () => {
     const record = await subscribed();
     const unknown = record.callbackUrl.replace(record.id, '00000000-0000-4000-8000-000000000000');

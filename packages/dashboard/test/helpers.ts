@@ -168,6 +168,7 @@ export function makeRecord(fields: Partial<Subscription> = {}): Subscription {
     handler: 'news',
     callbackUrl: `http://127.0.0.1:1/websub/news/${id}`,
     secret: null,
+    previousSecret: null,
     leaseSeconds: null,
     leaseExpiresAt: null,
     subscribeStatus: 'verified',

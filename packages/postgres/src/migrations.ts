@@ -62,6 +62,8 @@ const MIGRATIONS: readonly Migration<TableNames>[] = [
   ({ table }) => [
     `ALTER TABLE ${table} ADD COLUMN IF NOT EXISTS hub_discovered boolean NOT NULL DEFAULT false`,
   ],
+  // 3: the secret a hub may still sign with until it verifies a request that changed it.
+  ({ table }) => [`ALTER TABLE ${table} ADD COLUMN IF NOT EXISTS previous_secret text`],
 ];
 
 /** The schema version this package creates and expects. */

@@ -60,9 +60,9 @@ describePostgres('PostgresStore', function () {
       const table = randomName('subscriptions');
       const store = newStore({ table });
 
-      expect(SCHEMA_VERSION).to.equal(2);
-      expect(await store.migrate()).to.deep.equal({ table: `"${table}"`, from: 0, to: 2 });
-      expect(await store.migrate()).to.deep.equal({ table: `"${table}"`, from: 2, to: 2 });
+      expect(SCHEMA_VERSION).to.equal(3);
+      expect(await store.migrate()).to.deep.equal({ table: `"${table}"`, from: 0, to: 3 });
+      expect(await store.migrate()).to.deep.equal({ table: `"${table}"`, from: 3, to: 3 });
 
       const versions = await database.pool.query(
         'SELECT table_name, version FROM websubsub_migrations WHERE table_name = $1',
@@ -100,29 +100,48 @@ describePostgres('PostgresStore', function () {
       await store.migrate();
       await database.pool.query(`DROP TABLE "${table}"`);
 
-      expect(await store.migrate()).to.deep.equal({ table: `"${table}"`, from: 0, to: 2 });
+      expect(await store.migrate()).to.deep.equal({ table: `"${table}"`, from: 0, to: 3 });
       const record = makeSubscription();
       await store.create(record);
       expect((await store.get(record.id))?.topic).to.equal(record.topic);
     });
 
-    it('brings a version 1 table to version 2, its records keeping their hub as given', async () => {
+    it('brings a version 1 table to the current version, its hubs kept as given', async () => {
       const table = randomName('subscriptions');
       const store = newStore({ table });
       await store.migrate();
-      const record = makeSubscription({ hubDiscovered: true });
+      const record = makeSubscription({ hubDiscovered: true, secret: 'now' });
       await store.create(record);
-      // Version 1 had no hub_discovered column.
-      await database.pool.query(`ALTER TABLE "${table}" DROP COLUMN hub_discovered`);
+      // Version 1 had neither hub_discovered nor previous_secret.
+      await database.pool.query(
+        `ALTER TABLE "${table}" DROP COLUMN hub_discovered, DROP COLUMN previous_secret`,
+      );
       await database.pool.query(
         'UPDATE websubsub_migrations SET version = 1 WHERE table_name = $1',
         [table],
       );
 
-      expect(await store.migrate()).to.deep.equal({ table: `"${table}"`, from: 1, to: 2 });
-      expect((await store.get(record.id))?.hubDiscovered).to.equal(false);
-      await store.transition(record.id, { set: { hubDiscovered: true } });
-      expect((await store.get(record.id))?.hubDiscovered).to.equal(true);
+      expect(await store.migrate()).to.deep.equal({ table: `"${table}"`, from: 1, to: 3 });
+      const read = await store.get(record.id);
+      expect(read).to.include({ hubDiscovered: false, secret: 'now', previousSecret: null });
+      await store.transition(record.id, { set: { hubDiscovered: true, previousSecret: 'old' } });
+      expect(await store.get(record.id)).to.include({ hubDiscovered: true, previousSecret: 'old' });
+    });
+
+    it('brings a version 2 table to version 3 with no secret change pending', async function () {
+      const table = randomName('subscriptions');
+      const store = newStore({ table });
+      await store.migrate();
+      const record = makeSubscription({ secret: 'now', previousSecret: 'before' });
+      await store.create(record);
+      await database.pool.query(`ALTER TABLE "${table}" DROP COLUMN previous_secret`);
+      await database.pool.query(
+        'UPDATE websubsub_migrations SET version = 2 WHERE table_name = $1',
+        [table],
+      );
+
+      expect(await store.migrate()).to.deep.equal({ table: `"${table}"`, from: 2, to: 3 });
+      expect(await store.get(record.id)).to.include({ secret: 'now', previousSecret: null });
     });
 
     it('stores dates as timestamptz and sorts ids by code unit', async function () {

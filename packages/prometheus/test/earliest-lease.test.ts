@@ -24,6 +24,7 @@ function record(
     handler: 'news',
     callbackUrl: `https://subscriber.example.org/websub/news/${id}`,
     secret: null,
+    previousSecret: null,
     leaseSeconds: null,
     leaseExpiresAt: leaseExpiresAt === null ? null : new Date(leaseExpiresAt),
     subscribeStatus,

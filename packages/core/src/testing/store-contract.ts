@@ -47,6 +47,7 @@ export function makeSubscription(overrides: Partial<Subscription> = {}): Subscri
     handler: 'news',
     callbackUrl: `https://subscriber.example.org/websub/${id}`,
     secret: null,
+    previousSecret: null,
     leaseSeconds: null,
     leaseExpiresAt: null,
     subscribeStatus: 'requesting',
@@ -75,6 +76,7 @@ function makeFullSubscription(overrides: Partial<Subscription> = {}): Subscripti
     hub: 'https://pubsubhubbub.example.net/subscribe?tenant=a%20b&x=1',
     handler: 'status-feed',
     secret: 'sëcret "with" quotes, \\ and ünïcode',
+    previousSecret: "the secret before, 'quoted'",
     leaseSeconds: 432_000,
     leaseExpiresAt: new Date('2027-03-01T08:15:30.123Z'),
     subscribeStatus: 'verified',
@@ -238,6 +240,14 @@ export function storeContract(name: string, setup: StoreFixtureSetup): void {
         expect(read?.leaseExpiresAt).to.equal(null);
         expect(read?.static).to.equal(false);
         await expectStored(current(), bare);
+      });
+
+      it('keeps an empty previousSecret apart from null (it means "was unsigned")', async () => {
+        const record = await store.create(makeSubscription({ secret: 's', previousSecret: '' }));
+
+        expect((await store.get(record.id))?.previousSecret).to.equal('');
+        await store.transition(record.id, { set: { previousSecret: null } });
+        expect((await store.get(record.id))?.previousSecret).to.equal(null);
       });
 
       it('reads dates back as Date objects', async function () {
