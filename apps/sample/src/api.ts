@@ -1,3 +1,4 @@
+import { bodyParser } from '@koa/bodyparser';
 import Router from '@koa/router';
 import type Koa from 'koa';
 import {
@@ -61,6 +62,26 @@ export async function jsonErrors(ctx: Koa.Context, next: Koa.Next): Promise<void
         : 'Send a JSON object: { "topic", "hub"?, "leaseSeconds"?, "secret"? }',
     );
   }
+}
+
+/**
+ * The JSON body parser, with a body that does not decompress as its `Content-Encoding` says
+ * (the decompressor's own error, without an HTTP status) answered 400 rather than 500.
+ */
+export function parseJsonBody(): Koa.Middleware {
+  const parse = bodyParser({ enableTypes: ['json'], encoding: 'utf-8' });
+  return async (ctx, next) => {
+    try {
+      await parse(ctx, async () => undefined);
+    } catch (error) {
+      if ((error as { status?: unknown }).status !== undefined) throw error;
+      ctx.status = 400;
+      const encoding = ctx.get('content-encoding') || 'its Content-Encoding';
+      ctx.body = problem('invalid_input', `The request body does not decompress as ${encoding}`);
+      return;
+    }
+    await next();
+  };
 }
 
 /** The sample's JSON API over subscriptions and received notifications. */

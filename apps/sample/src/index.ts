@@ -1,12 +1,11 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-import { bodyParser } from '@koa/bodyparser';
 import { createSubscriber, type Logger, type Subscriber } from '@websubsub/core';
 import { createKoaMiddleware } from '@websubsub/koa';
 import Koa from 'koa';
 
-import { createApiRouter, jsonErrors } from './api.js';
+import { createApiRouter, jsonErrors, parseJsonBody } from './api.js';
 import { mountObservability } from './observability.js';
 import type { SampleConfig } from './config.js';
 import type { NotificationLog } from './notifications.js';
@@ -73,7 +72,7 @@ export async function createSampleApp(config: SampleConfig, logger: Logger): Pro
   app.use(createKoaMiddleware(subscriber));
   const observability = mountObservability(app, subscriber, config, logger);
   app.use(jsonErrors);
-  app.use(bodyParser({ enableTypes: ['json'], encoding: 'utf-8' }));
+  app.use(parseJsonBody());
   const api = createApiRouter(subscriber, notifications);
   app.use(api.routes());
   app.use(api.allowedMethods());

@@ -336,6 +336,43 @@ describe('sample JSON API: malformed requests', () => {
     });
   }
 
+  for (const encoding of ['gzip', 'deflate', 'br']) {
+    it(`answers a ${encoding} body that does not decompress with 400 invalid_input`, async () => {
+      const response = await fetch(`${api}/subscriptions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'content-encoding': encoding },
+        body: '{"topic": "https://a.example/feed"} sent as is',
+      });
+      expect(response.status).to.equal(400);
+      const json = (await response.json()) as { error: { code: string; message: string } };
+      expect(json.error.code).to.equal('invalid_input');
+      expect(json.error.message).to.contain(encoding);
+    });
+  }
+
+  it('answers a topic or hub too long to store with 400 and stores nothing', async () => {
+    const long = `https://a.example/${'x'.repeat(3000)}`;
+    for (const input of [
+      { topic: long, hub: 'https://h.example/' },
+      { topic: 'https://a.example/', hub: long },
+    ]) {
+      const response = await fetch(`${api}/subscriptions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(input),
+      });
+      expect(response.status).to.equal(400);
+      const json = (await response.json()) as { error: { code: string; message: string } };
+      expect(json.error.code).to.equal('invalid_input');
+      expect(json.error.message).to.match(/the longest (topic|hub) URL kept is/);
+    }
+    const list = (await (await fetch(`${api}/subscriptions`)).json()) as {
+      topic: string;
+      hub: string;
+    }[];
+    expect(list.filter(({ topic, hub }) => topic === long || hub === long)).to.deep.equal([]);
+  });
+
   it('answers unknown paths and methods in the error shape too', async () => {
     const missing = await fetch(`${api}/nothing-here`);
     expect(missing.status).to.equal(404);

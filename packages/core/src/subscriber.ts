@@ -194,10 +194,32 @@ const SUBSCRIPTION_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-
 /** The longest `hub.lease_seconds` asked for (the largest 32-bit integer, about 68 years). */
 const MAX_LEASE_SECONDS = 2_147_483_647;
 
-function checkUrl(value: unknown, name: string): string {
-  if (typeof value !== 'string' || value === '') throw new InvalidInputError(`${name} is required`);
+/**
+ * The longest topic and hub URLs kept, in UTF-8 bytes: together they fit the unique key of a
+ * store's index (PostgreSQL refuses index entries over 2,704 bytes), and no real feed needs more.
+ */
+const MAX_URL_BYTES = { topic: 2048, hub: 512 } as const;
+
+/** Refuse a topic or hub URL too long to be stored; `what` says where it came from. */
+function checkLength(value: string, name: keyof typeof MAX_URL_BYTES, what: string = name): void {
+  const bytes = Buffer.byteLength(value);
+  const most = MAX_URL_BYTES[name];
+  if (bytes > most) {
+    throw new InvalidInputError(
+      `${what} is ${bytes} bytes long; the longest ${name} URL kept is ${most} bytes`,
+    );
+  }
+}
+
+/** A URL option or argument as given, around whitespace: absolute, http or https. */
+function checkUrl(given: unknown, name: string): string {
+  if (typeof given !== 'string' || given.trim() === '') {
+    throw new InvalidInputError(`${name} is required`);
+  }
+  const value = given.trim();
   if (CONTROL.test(value))
     throw new InvalidInputError(`${name} must not contain control characters`);
+  if (name === 'topic' || name === 'hub') checkLength(value, name);
   let url: URL;
   try {
     url = new URL(value);
@@ -421,7 +443,7 @@ export class Subscriber implements CallbackEndpoint {
     if (!this.settings.handlers.has(handler)) {
       throw new InvalidInputError(`No handler named ${handler} is configured`);
     }
-    checkUrl(input.topic, 'topic');
+    const given = checkUrl(input.topic, 'topic');
     const secret = input.secret ?? null;
     if (secret !== null && (typeof secret !== 'string' || secret === '')) {
       throw new InvalidInputError('secret must be a non-empty string');
@@ -441,9 +463,15 @@ export class Subscriber implements CallbackEndpoint {
       );
     }
 
-    const { hubs: found, topic, discoveredFrom, hubDiscovered } = await this.resolveHubs(input);
+    const resolved = await this.resolveHubs({ ...input, topic: given });
+    const { topic, discoveredFrom, hubDiscovered } = resolved;
+    const chosen = hubs === 'all' ? resolved.hubs : resolved.hubs.slice(0, 1);
+    if (hubDiscovered) {
+      checkLength(topic, 'topic', `The topic's rel="self" URL ${topic.slice(0, 60)}…`);
+      for (const hub of chosen) checkLength(hub, 'hub', `The advertised hub ${hub.slice(0, 60)}…`);
+    }
     const records: Subscription[] = [];
-    for (const hub of hubs === 'all' ? found : found.slice(0, 1)) {
+    for (const hub of chosen) {
       if (secret !== null && hub.startsWith('http:')) {
         this.logger.warn({ hub, topic }, 'Sending hub.secret to a hub over plain http');
       }

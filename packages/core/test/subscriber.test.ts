@@ -10,6 +10,7 @@ import {
   type Subscription,
 } from '../src/index.js';
 import { startCallbackServer, eventually, type CallbackServer } from './helpers/callback-server.js';
+import { startTestServer } from './helpers/discovery-server.js';
 import { startRecordingHub, type RecordingHub } from './helpers/recording-hub.js';
 
 const TOPIC = 'https://publisher.example.com/feed.xml';
@@ -43,7 +44,9 @@ describe("subscriber lifecycle (the original project's cases, over real sockets)
   });
 
   /** Subscribe and wait until the hub request was answered. */
-  async function subscribed(extra: { secret?: string; leaseSeconds?: number } = {}) {
+  async function subscribed(
+    extra: { secret?: string; leaseSeconds?: number; topic?: string; hub?: string } = {},
+  ) {
     const record = await subscriber.subscribe({ topic: TOPIC, hub: hub.url, ...extra });
     await queue.idle();
     return (await subscriber.get(record.id)) as Subscription;
@@ -350,6 +353,49 @@ describe("subscriber lifecycle (the original project's cases, over real sockets)
     }
     expect(error).to.have.property('code', 'invalid_input');
     expect(hub.requests).to.have.length(0);
+  });
+
+  it('stores the topic and hub without the whitespace around them', async () => {
+    const record = await subscribed({ topic: `  ${TOPIC}\t`, hub: ` ${hub.url} ` });
+
+    expect(record).to.include({ topic: TOPIC, hub: hub.url });
+    expect(hub.requests[0]!.params.get('hub.topic')).to.equal(TOPIC);
+  });
+
+  it('refuses a topic or hub too long for the store to index, before any request', async () => {
+    const long = (length: number) => `${TOPIC}?${'q'.repeat(length - TOPIC.length - 1)}`;
+    await subscriber.subscribe({ topic: long(2048), hub: hub.url });
+
+    for (const input of [
+      { topic: long(2049), hub: hub.url },
+      { topic: TOPIC, hub: `${hub.url}?${'t'.repeat(600)}` },
+    ]) {
+      const error = await subscriber.subscribe(input).catch((caught: unknown) => caught);
+      expect(error).to.have.property('code', 'invalid_input');
+      expect((error as Error).message).to.match(/ bytes long; the longest (topic|hub) URL kept /);
+    }
+    await queue.idle();
+    expect(hub.requests.map((request) => request.params.get('hub.topic'))).to.deep.equal([
+      long(2048),
+    ]);
+  });
+
+  it('refuses a discovered rel=self URL too long to store, naming where it came from', async () => {
+    const self = `${TOPIC}?${'s'.repeat(2100)}`;
+    const publisher = await startTestServer((_request, response) => {
+      response.setHeader('link', [`<${hub.url}>; rel="hub"`, `<${self}>; rel="self"`]);
+      response.end('<html></html>');
+    });
+    try {
+      const error = await subscriber
+        .subscribe({ topic: `${publisher.origin}/page` })
+        .catch((caught: unknown) => caught);
+      expect(error).to.have.property('code', 'invalid_input');
+      expect((error as Error).message).to.match(/^The topic's rel="self" URL https:\/\/publisher/);
+      expect(hub.requests).to.have.length(0);
+    } finally {
+      await publisher.close();
+    }
   });
 
   it('keeps the record pending before the request goes out (hub verifies in POST)', async () => {
