@@ -47,7 +47,10 @@ export interface SampleConfig {
 /** Thrown for an environment variable that cannot be used. */
 export class ConfigError extends Error {}
 
-function seconds(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+/** The longest interval a Node.js timer can wait (2^31 - 1 ms), in seconds: about 24.8 days. */
+const MAX_TIMER_SECONDS = 2_147_483;
+
+function seconds(env: NodeJS.ProcessEnv, name: string, fallback: number, max = Infinity): number {
   const raw = env[name];
   if (raw === undefined || raw.trim() === '') return fallback;
   const value = Number(raw);
@@ -56,7 +59,19 @@ function seconds(env: NodeJS.ProcessEnv, name: string, fallback: number): number
       `${name} must be a positive number of seconds, got ${JSON.stringify(raw)}`,
     );
   }
+  if (value > max) {
+    throw new ConfigError(`${name} must be at most ${max} seconds, got ${JSON.stringify(raw)}`);
+  }
   return value;
+}
+
+/** A yes/no variable: true, false, 1, 0, yes, no, on or off, in any case; anything else throws. */
+function flag(env: NodeJS.ProcessEnv, name: string, fallback: boolean): boolean {
+  const raw = text(env, name)?.toLowerCase();
+  if (raw === undefined) return fallback;
+  if (['true', '1', 'yes', 'on'].includes(raw)) return true;
+  if (['false', '0', 'no', 'off'].includes(raw)) return false;
+  throw new ConfigError(`${name} must be true or false, got ${JSON.stringify(env[name])}`);
 }
 
 function count(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
@@ -138,10 +153,10 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): SampleConfig {
     lock: lockKind(env),
     jobLockLifetime: seconds(env, 'WEBSUBSUB_JOB_LOCK_LIFETIME', 30),
     defaultHub: text(env, 'WEBSUBSUB_DEFAULT_HUB'),
-    blockPrivateAddresses: text(env, 'WEBSUBSUB_BLOCK_PRIVATE_ADDRESSES') === 'true',
+    blockPrivateAddresses: flag(env, 'WEBSUBSUB_BLOCK_PRIVATE_ADDRESSES', false),
     dashboardToken: token(env),
-    refreshInterval: seconds(env, 'WEBSUBSUB_REFRESH_INTERVAL', 3600),
-    retryInterval: seconds(env, 'WEBSUBSUB_RETRY_INTERVAL', 600),
+    refreshInterval: seconds(env, 'WEBSUBSUB_REFRESH_INTERVAL', 3600, MAX_TIMER_SECONDS),
+    retryInterval: seconds(env, 'WEBSUBSUB_RETRY_INTERVAL', 600, MAX_TIMER_SECONDS),
     renewBefore: seconds(env, 'WEBSUBSUB_RENEW_BEFORE', 86_400),
     verifyWaitTime: seconds(env, 'WEBSUBSUB_VERIFY_WAIT_TIME', 60),
     retryBackoffMax: seconds(env, 'WEBSUBSUB_RETRY_BACKOFF_MAX', 86_400),

@@ -396,6 +396,45 @@ describe('sample JSON API: malformed requests', () => {
   });
 });
 
+describe('sample configuration: yes/no values and timer intervals', () => {
+  for (const [raw, value] of [
+    ['true', true],
+    ['TRUE', true],
+    ['1', true],
+    [' yes ', true],
+    ['on', true],
+    ['false', false],
+    ['0', false],
+    ['No', false],
+    ['', false],
+  ] as const) {
+    it(`reads WEBSUBSUB_BLOCK_PRIVATE_ADDRESSES=${JSON.stringify(raw)} as ${value}`, () => {
+      const config = readConfig({ WEBSUBSUB_BLOCK_PRIVATE_ADDRESSES: raw });
+      expect(config.blockPrivateAddresses).to.equal(value);
+    });
+  }
+
+  it('refuses a yes/no value it cannot read rather than taking it as false', () => {
+    expect(() => readConfig({ WEBSUBSUB_BLOCK_PRIVATE_ADDRESSES: 'ture' })).to.throw(
+      ConfigError,
+      /WEBSUBSUB_BLOCK_PRIVATE_ADDRESSES must be true or false, got "ture"/,
+    );
+  });
+
+  it('refuses sweep intervals longer than a timer can wait (about 24.8 days)', () => {
+    const month = String(30 * 86_400);
+    expect(readConfig({ WEBSUBSUB_REFRESH_INTERVAL: '2147483' }).refreshInterval).to.equal(
+      2_147_483,
+    );
+    for (const name of ['WEBSUBSUB_REFRESH_INTERVAL', 'WEBSUBSUB_RETRY_INTERVAL']) {
+      expect(() => readConfig({ [name]: month })).to.throw(
+        ConfigError,
+        new RegExp(`${name} must be at most 2147483 seconds`),
+      );
+    }
+  });
+});
+
 describe('sample configuration: WEBSUBSUB_QUEUE', () => {
   const database = { DATABASE_URL: 'postgres://127.0.0.1:5432/test' };
 

@@ -60,6 +60,9 @@ export interface MemoryQueueOptions {
   concurrency?: number;
 }
 
+/** The longest a Node.js timer waits (2^31 - 1 ms, 24.8 days); it runs longer ones at once. */
+export const MAX_TIMER_MS = 2_147_483_647;
+
 /**
  * The embedded queue: runs jobs in this process, with per-kind concurrency, retries with
  * doubling delays and recurring timers. Jobs live in memory only, so a crash loses what was
@@ -105,6 +108,9 @@ export class MemoryQueue implements JobQueue {
 
   async every(name: string, intervalMs: number, data: JobData = {}): Promise<void> {
     const kind = this.kind(name);
+    if (!(intervalMs >= 1 && intervalMs <= MAX_TIMER_MS)) {
+      throw new RangeError(`The interval of ${name} must be from 1 to ${MAX_TIMER_MS} ms`);
+    }
     const previous = this.recurring.get(name);
     if (previous) clearInterval(previous);
 
@@ -170,15 +176,23 @@ export class MemoryQueue implements JobQueue {
 
   private later(kind: Kind, job: { data: JobData; attempt: number }, delayMs: number): void {
     this.pendingDelayed++;
-    const timer = setTimeout(() => {
-      this.timers.delete(timer);
-      this.delayed.delete(timer);
-      this.pendingDelayed--;
-      kind.waiting.push(job);
-      this.pump(kind);
-    }, delayMs);
-    this.timers.add(timer);
-    this.delayed.set(timer, { name: this.nameOf(kind), data: job.data });
+    const wait = (remainingMs: number) => {
+      // A timer waits at most 2^31 - 1 ms (Node.js runs a longer one at once): wait in steps.
+      const timer = setTimeout(
+        () => {
+          this.timers.delete(timer);
+          this.delayed.delete(timer);
+          if (remainingMs > MAX_TIMER_MS) return wait(remainingMs - MAX_TIMER_MS);
+          this.pendingDelayed--;
+          kind.waiting.push(job);
+          this.pump(kind);
+        },
+        Math.min(remainingMs, MAX_TIMER_MS),
+      );
+      this.timers.add(timer);
+      this.delayed.set(timer, { name: this.nameOf(kind), data: job.data });
+    };
+    wait(delayMs);
   }
 
   private nameOf(kind: Kind): string {

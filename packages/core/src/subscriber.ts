@@ -35,7 +35,7 @@ import { callbackUrlFor, sendRequest, type RequestJob } from './lifecycle.js';
 import type { LockProvider } from './lock.js';
 import { silentLogger, type Logger } from './logger.js';
 import { createMemoryLock } from './memory-lock.js';
-import { createMemoryQueue } from './memory-queue.js';
+import { createMemoryQueue, MAX_TIMER_MS } from './memory-queue.js';
 import { createMemoryStore } from './memory-store.js';
 import type { JobQueue } from './queue.js';
 import type { Page, PageOptions, SubscriptionFilter, SubscriptionStore } from './store.js';
@@ -64,6 +64,7 @@ export type { HandlerDefinition, Notification, NotificationHandler } from './con
 
 const SECOND = 1000;
 const DAY = 86_400 * SECOND;
+const HOUR = 3600 * SECOND;
 
 /** Options of `createSubscriber`. Durations are in milliseconds unless named in seconds. */
 export interface SubscriberOptions {
@@ -246,6 +247,17 @@ function secretStillSignedWith(existing: Subscription, secret: string | null): s
   return signedWith === null || signedWith === (secret ?? '') ? null : signedWith;
 }
 
+/** A sweep interval: a timer repeats it, so it must be one a timer can wait. */
+function sweepInterval(value: number | undefined, name: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !(value >= 1 && value <= MAX_TIMER_MS)) {
+    throw new InvalidInputError(
+      `${name} must be from 1 to ${MAX_TIMER_MS} ms (about 24.8 days), got ${String(value)}`,
+    );
+  }
+  return value;
+}
+
 function resolveSettings(options: SubscriberOptions): SubscriberSettings {
   const baseUrl = checkUrl(options.baseUrl, 'baseUrl').replace(/\/+$/, '');
   const callbackPath = normalisePath(options.callbackPath ?? '/websub');
@@ -267,7 +279,7 @@ function resolveSettings(options: SubscriberOptions): SubscriberSettings {
   }
 
   const hubTimeoutMs = options.hubTimeoutMs ?? 30 * SECOND;
-  const retryIntervalMs = options.retryIntervalMs ?? 600 * SECOND;
+  const retryIntervalMs = sweepInterval(options.retryIntervalMs, 'retryIntervalMs', 600 * SECOND);
   return {
     baseUrl,
     callbackPath,
@@ -285,7 +297,7 @@ function resolveSettings(options: SubscriberOptions): SubscriberSettings {
     lockTtlMs: options.lockTtlMs ?? hubTimeoutMs + 30 * SECOND,
     autofixCallbackUrls: options.autofixCallbackUrls ?? true,
     upkeep: options.upkeep ?? true,
-    refreshIntervalMs: options.refreshIntervalMs ?? 3600 * SECOND,
+    refreshIntervalMs: sweepInterval(options.refreshIntervalMs, 'refreshIntervalMs', HOUR),
     renewBeforeMs: options.renewBeforeMs ?? DAY,
     retryIntervalMs,
     retryBackoffMaxMs: options.retryBackoffMaxMs ?? DAY,

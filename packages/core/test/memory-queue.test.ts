@@ -53,3 +53,34 @@ describe('MemoryQueue: stopping', () => {
     expect(failures).to.deep.equal([{ name: 'flaky', data: { id: 'a' } }]);
   });
 });
+
+describe('MemoryQueue: waits longer than a timer can', () => {
+  const month = 30 * 86_400_000;
+
+  it('keeps a job delayed by a month waiting instead of running it at once', async () => {
+    const queue = createMemoryQueue();
+    const ran: unknown[] = [];
+    const failures: unknown[] = [];
+    queue.define('later', async (data) => void ran.push(data));
+    queue.onFailure((_name, data) => failures.push(data));
+    await queue.start();
+
+    await queue.enqueue('later', { n: 1 }, { delayMs: month });
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    expect(ran).to.deep.equal([]);
+
+    await queue.stop();
+    expect(failures).to.deep.equal([{ n: 1 }]);
+  });
+
+  it('refuses a recurring interval a timer cannot keep', async () => {
+    const queue = createMemoryQueue();
+    queue.define('sweep', async () => undefined);
+    for (const interval of [month, 0, Number.NaN]) {
+      const error = await queue.every('sweep', interval).catch((caught: unknown) => caught);
+      expect(error, String(interval)).to.be.instanceOf(RangeError);
+    }
+    await queue.every('sweep', 2_147_483_647);
+    await queue.stop();
+  });
+});

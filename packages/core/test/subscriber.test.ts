@@ -355,6 +355,17 @@ describe("subscriber lifecycle (the original project's cases, over real sockets)
     expect(hub.requests).to.have.length(0);
   });
 
+  it('refuses sweep intervals a timer cannot keep (over 2^31 - 1 ms, zero, not a number)', () => {
+    const handlers = { news: () => undefined };
+    for (const option of ['refreshIntervalMs', 'retryIntervalMs']) {
+      for (const value of [30 * 86_400_000, 0, Number.NaN]) {
+        expect(() => createSubscriber({ baseUrl: server.origin, handlers, [option]: value }))
+          .to.throw(`${option} must be from 1 to 2147483647 ms`)
+          .with.property('code', 'invalid_input');
+      }
+    }
+  });
+
   it('stores the topic and hub without the whitespace around them', async () => {
     const record = await subscribed({ topic: `  ${TOPIC}\t`, hub: ` ${hub.url} ` });
 
