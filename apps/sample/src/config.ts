@@ -139,6 +139,7 @@ function token(env: NodeJS.ProcessEnv): string | null {
 /** Read the sample's configuration; throws `ConfigError` naming the variable that is wrong. */
 export function readConfig(env: NodeJS.ProcessEnv = process.env): SampleConfig {
   const port = count(env, 'PORT', 3000);
+  if (port > 65_535) throw new ConfigError(`PORT must be from 0 to 65535, got ${port}`);
   return {
     port,
     siteUrl: text(env, 'SITE_URL') ?? `http://localhost:${port}`,

@@ -414,6 +414,13 @@ describe('sample configuration: yes/no values and timer intervals', () => {
     });
   }
 
+  it('names PORT when it is not a port number', () => {
+    for (const port of ['99999', '-1', '80.5', 'http']) {
+      expect(() => readConfig({ PORT: port }), port).to.throw(ConfigError, /^PORT must be/);
+    }
+    expect(readConfig({ PORT: '0' }).port).to.equal(0);
+  });
+
   it('refuses a yes/no value it cannot read rather than taking it as false', () => {
     expect(() => readConfig({ WEBSUBSUB_BLOCK_PRIVATE_ADDRESSES: 'ture' })).to.throw(
       ConfigError,

@@ -12,10 +12,12 @@ import {
 import { discover, type DiscoveryResult } from './discovery.js';
 import { runDelivery, type DeliveryJob } from './distribution.js';
 import {
+  AdapterError,
   DiscoveryError,
   DuplicateSubscriptionError,
   InvalidInputError,
   SubscriptionNotFoundError,
+  WebSubError,
 } from './errors.js';
 import {
   SubscriberEventEmitter,
@@ -638,7 +640,14 @@ export class Subscriber implements CallbackEndpoint {
       } catch (error) {
         const message = error instanceof Error ? error.message : String(error);
         report.failed.push({ topic: declaration.topic, error: message });
-        this.logger.error({ topic: declaration.topic, error }, 'Static subscription failed');
+        // A topic that cannot be discovered or a bad declaration is the report's news; a store
+        // or a bug failing is worth its stack.
+        if (error instanceof WebSubError && !(error instanceof AdapterError)) {
+          const fields = { topic: declaration.topic, code: error.code, error: message };
+          this.logger.warn(fields, 'Static subscription failed');
+        } else {
+          this.logger.error({ topic: declaration.topic, error }, 'Static subscription failed');
+        }
       }
     }
 

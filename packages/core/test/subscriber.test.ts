@@ -366,6 +366,37 @@ describe("subscriber lifecycle (the original project's cases, over real sockets)
     }
   });
 
+  it('logs a static declaration that cannot be discovered as a warning, without a stack', async () => {
+    const lines: Array<{ level: string; fields: Record<string, unknown>; message: string }> = [];
+    const record = (level: string) => (fields: Record<string, unknown>, message: string) =>
+      void lines.push({ level, fields, message });
+    const logged = createSubscriber({
+      baseUrl: server.origin,
+      handlers: { news: () => undefined },
+      upkeep: false,
+      logger: {
+        debug: record('debug'),
+        info: record('info'),
+        warn: record('warn'),
+        error: record('error'),
+      },
+    });
+    const topic = `${hub.url}nothing-here`;
+    hub.answer = { status: 404, body: 'not found' };
+
+    const report = await logged.applyStaticSubscriptions([{ topic }]);
+
+    expect(report.failed).to.have.length(1);
+    const failures = lines.filter((line) => line.message === 'Static subscription failed');
+    expect(failures).to.have.length(1);
+    expect(failures[0]).to.deep.include({ level: 'warn' });
+    expect(failures[0]!.fields).to.deep.equal({
+      topic,
+      code: 'bad_status',
+      error: report.failed[0]!.error,
+    });
+  });
+
   it('stores the topic and hub without the whitespace around them', async () => {
     const record = await subscribed({ topic: `  ${TOPIC}\t`, hub: ` ${hub.url} ` });
 
