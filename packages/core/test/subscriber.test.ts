@@ -366,7 +366,7 @@ describe("subscriber lifecycle (the original project's cases, over real sockets)
     }
   });
 
-  it('logs a static declaration that cannot be discovered as a warning, without a stack', async () => {
+  it('logs a static declaration it cannot discover as a warning, no stack', async () => {
     const lines: Array<{ level: string; fields: Record<string, unknown>; message: string }> = [];
     const record = (level: string) => (fields: Record<string, unknown>, message: string) =>
       void lines.push({ level, fields, message });
