@@ -33,6 +33,7 @@ const FIELD_ORDER: Record<Exclude<keyof Subscription, SecretField>, null> = {
   hub: null,
   handler: null,
   callbackUrl: null,
+  retiredCallbackUrl: null,
   static: null,
   subscribeStatus: null,
   unsubscribeStatus: null,

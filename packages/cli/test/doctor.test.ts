@@ -157,7 +157,7 @@ describePostgres('websubsub CLI: doctor and migrate (child processes, PostgreSQL
       result: { table: table.replace(/(\w+)\.(\w+)/, '"$1"."$2"'), from: 0, to: 3 },
     });
     const second = await world.run(['migrate'], env);
-    expect(second.stdout).to.match(/^Migrated: .*"from":2,"to":2/);
+    expect(second.stdout).to.match(/^Migrated: .*"from":3,"to":3/);
     expect((await world.run(['list'], env)).code).to.equal(0);
 
     const core = JSON.stringify(import.meta.resolve('@websubsub/core'));

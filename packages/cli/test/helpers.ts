@@ -322,6 +322,7 @@ export function makeRecord(origin: string, fields: Partial<Subscription> = {}): 
     callbackUrl: `${origin}/websub/${handler}/${id}`,
     secret: null,
     previousSecret: null,
+    retiredCallbackUrl: null,
     leaseSeconds: null,
     leaseExpiresAt: new Date(now + 86_400_000),
     subscribeStatus: 'verified',

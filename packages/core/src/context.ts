@@ -214,6 +214,7 @@ export const JOBS = {
   refresh: 'websubsub.refresh',
   renew: 'websubsub.renew',
   rediscover: 'websubsub.rediscover',
+  retire: 'websubsub.retire-callback',
   retry: 'websubsub.retry',
 } as const;
 

@@ -1,8 +1,13 @@
-import { lockKey, type SubscriberContext } from './context.js';
+import { JOBS, lockKey, type SubscriberContext } from './context.js';
 import { WebSubError } from './errors.js';
 import { sendHubRequest, type HubMode, type HubOutcome } from './hub-request.js';
 import type { TransitionCondition } from './store.js';
-import type { SubscribeStatus, Subscription, SubscriptionCounter } from './subscription.js';
+import {
+  isEnded,
+  type SubscribeStatus,
+  type Subscription,
+  type SubscriptionCounter,
+} from './subscription.js';
 
 /** Thrown by a task that found its subscription locked by another worker; the queue retries it. */
 export class SubscriptionBusyError extends WebSubError {
@@ -77,7 +82,6 @@ async function prepare(
   const retryAt = new Date(now.getTime() + context.settings.verifyWaitMs);
 
   const expected = callbackUrlFor(context, record.handler, record.id);
-  let callbackUrl = record.callbackUrl;
   if (expected === null) {
     await context.store.transition(record.id, {
       set: { lastError: `No handler named ${record.handler} is configured`, retryAt: null },
@@ -85,43 +89,93 @@ async function prepare(
     context.logger.error({ subscriptionId: record.id }, `No handler named ${record.handler}`);
     return null;
   }
+
+  if (mode === 'unsubscribe') {
+    // The hub knows the subscription by the callback URL it verified: ending it under a new
+    // one would end nothing.
+    return context.store.transition(record.id, {
+      when: {
+        unsubscribeStatus: ['requesting', 'connerror', 'huberror', 'verifying', 'verifyerror'],
+      },
+      set: { unsubscribeStatus: 'requesting', lastUnsubscribeAt: now, retryAt },
+    });
+  }
+
+  const changes: Partial<Subscription> = {};
   if (expected !== record.callbackUrl) {
     if (!context.settings.autofixCallbackUrls) {
-      await markCallbackChanged(context, record, mode, expected);
+      await markCallbackChanged(context, record, expected);
       return null;
     }
     context.logger.info(
       { subscriptionId: record.id, from: record.callbackUrl, to: expected },
-      'Callback URL changed; using the new one',
+      'Callback URL changed; subscribing the new one, then unsubscribing the old',
     );
-    callbackUrl = expected;
-  }
-
-  if (mode === 'subscribe') {
-    return context.store.transition(record.id, {
-      when: { unsubscribeStatus: null, subscribeStatus: SUBSCRIBABLE },
-      set: { subscribeStatus: 'requesting', lastSubscribeAt: now, retryAt, callbackUrl },
-    });
+    changes.callbackUrl = expected;
+    // A hub that verified the old URL delivers there until told otherwise or its lease ends.
+    const live = record.leaseExpiresAt !== null && !isEnded(record);
+    changes.retiredCallbackUrl = record.retiredCallbackUrl ?? (live ? record.callbackUrl : null);
   }
   return context.store.transition(record.id, {
-    when: {
-      unsubscribeStatus: ['requesting', 'connerror', 'huberror', 'verifying', 'verifyerror'],
-    },
-    set: { unsubscribeStatus: 'requesting', lastUnsubscribeAt: now, retryAt, callbackUrl },
+    when: { unsubscribeStatus: null, subscribeStatus: SUBSCRIBABLE },
+    set: { subscribeStatus: 'requesting', lastSubscribeAt: now, retryAt, ...changes },
   });
+}
+
+/** Data of the task that ends a subscription's retired callback URL at its hub. */
+export interface RetireJob {
+  [key: string]: unknown;
+  subscriptionId: string;
+  /** Set on the run that gives up waiting for the hub's verification. */
+  expire?: boolean;
+}
+
+/**
+ * End the subscription of a record's retired callback URL at its hub, once the new URL is
+ * verified: send the unsubscribe, then wait `verifyWaitMs` for the hub to verify it (at the
+ * old URL, where it may still reach this subscriber). A hub that refuses, or never verifies,
+ * ends it when its lease runs out; the retired URL is forgotten either way.
+ */
+export async function retireCallback(context: SubscriberContext, job: RetireJob): Promise<void> {
+  const record = await context.store.get(job.subscriptionId);
+  const retired = record?.retiredCallbackUrl ?? null;
+  if (!record || retired === null) return;
+  const fields = { subscriptionId: record.id, callbackUrl: retired };
+  const forget = () => context.store.transition(record.id, { set: { retiredCallbackUrl: null } });
+
+  if (job.expire) {
+    await forget();
+    context.logger.info(fields, 'The hub did not verify ending the old callback URL in time');
+    return;
+  }
+  const outcome = await sendHubRequest(
+    { ...record, callbackUrl: retired },
+    'unsubscribe',
+    context.settings.hubHttp,
+  );
+  if (outcome.kind !== 'accepted') {
+    await forget();
+    const reason = outcome.reason;
+    context.logger.warn({ ...fields, reason }, 'Could not end the old callback URL at the hub');
+    return;
+  }
+  context.logger.info(fields, 'Asked the hub to end the old callback URL');
+  await context.queue.enqueue(
+    JOBS.retire,
+    { subscriptionId: record.id, expire: true },
+    { delayMs: context.settings.verifyWaitMs },
+  );
 }
 
 /** With automatic fixing off, a changed callback URL is an error shown on the record. */
 async function markCallbackChanged(
   context: SubscriberContext,
   record: Subscription,
-  mode: HubMode,
   expected: string,
 ): Promise<void> {
-  const field = mode === 'subscribe' ? 'subscribeStatus' : 'unsubscribeStatus';
   const message = `Callback URL changed to ${expected}; automatic fixing is off`;
   await context.store.transition(record.id, {
-    set: { [field]: 'connerror', lastError: message, retryAt: null },
+    set: { subscribeStatus: 'connerror', lastError: message, retryAt: null },
   });
   context.logger.error({ subscriptionId: record.id, callbackUrl: record.callbackUrl }, message);
 }

@@ -33,7 +33,13 @@ import {
   type CallbackResponse,
 } from './http-handler.js';
 import { assertAddressAllowed, HttpRequestError, type HttpOptions } from './http-client.js';
-import { callbackUrlFor, sendRequest, type RequestJob } from './lifecycle.js';
+import {
+  callbackUrlFor,
+  retireCallback,
+  sendRequest,
+  type RequestJob,
+  type RetireJob,
+} from './lifecycle.js';
 import type { LockProvider } from './lock.js';
 import { silentLogger, type Logger } from './logger.js';
 import { createMemoryLock } from './memory-lock.js';
@@ -793,6 +799,7 @@ export class Subscriber implements CallbackEndpoint {
           ...reset,
           ...counters,
           previousSecret: null,
+          retiredCallbackUrl: null,
           id,
           topic: fields.topic,
           hub: fields.hub,
@@ -888,11 +895,17 @@ export class Subscriber implements CallbackEndpoint {
     this.queue.define<RenewJob>(JOBS.renew, (job) =>
       renewLease(context, job.subscriptionId, job.leaseExpiresAt),
     );
+    this.queue.define<RetireJob>(JOBS.retire, (job) => retireCallback(context, job));
     this.queue.define(JOBS.retry, async () => void (await retryFailed(context)), {
       attempts: 1,
       concurrency: 1,
     });
     this.queue.onFailure((name, data, error) => {
+      if (name === JOBS.retire) {
+        const fields = { subscriptionId: data['subscriptionId'], error };
+        this.logger.warn(fields, 'Old callback URL not ended; the hub ends it with its lease');
+        return;
+      }
       if (name === JOBS.renew) {
         const fields = { subscriptionId: data['subscriptionId'], error };
         this.logger.warn(fields, 'Queued renewal not run; the refresh sweep will renew the lease');

@@ -42,6 +42,12 @@ export interface Subscription {
   handler: string;
   /** Absolute callback URL sent as `hub.callback`. */
   callbackUrl: string;
+  /**
+   * The callback URL the hub still knows the subscription by after `callbackUrl` changed (a
+   * new base URL): an unsubscribe for it is sent once the new one is verified, and its
+   * verification confirmed. `null` when there is none to end.
+   */
+  retiredCallbackUrl: string | null;
   /** The `hub.secret` used to sign content, or `null` for none. */
   secret: string | null;
   /**

@@ -1,5 +1,5 @@
 import type { CallbackResponse } from './http-handler.js';
-import type { SubscriberContext } from './context.js';
+import { JOBS, type SubscriberContext } from './context.js';
 import type { QueryValue } from './query.js';
 import type { TransitionCondition } from './store.js';
 import { scheduleLeaseRenewal } from './upkeep.js';
@@ -85,11 +85,14 @@ export async function answerVerification(
     return refuse(context, record, mode, 400, `Unknown hub.mode ${mode}`);
   }
   if (topic !== record.topic) return refuse(context, record, mode, 404, 'Topic does not match');
+  const challenge = single('hub.challenge') as QueryValue | null;
   if (!isPending(record, mode)) {
+    if (mode === 'unsubscribe' && record.retiredCallbackUrl !== null) {
+      return endRetiredCallback(context, record, topic, challenge);
+    }
     return refuse(context, record, mode, 404, `No ${mode} request is pending`);
   }
 
-  const challenge = single('hub.challenge') as QueryValue | null;
   if (challenge === null || challenge.bytes.length === 0) {
     return verifyError(context, record, mode, 'Missing hub.challenge');
   }
@@ -111,12 +114,54 @@ export async function answerVerification(
 
   const confirmed = await confirm(context, record, mode, topic, leaseSeconds);
   if (!confirmed) return refuse(context, record, mode, 404, `No ${mode} request is pending`);
-  if (mode === 'subscribe') await scheduleLeaseRenewal(context, confirmed);
+  if (mode === 'subscribe') {
+    await scheduleLeaseRenewal(context, confirmed);
+    if (confirmed.retiredCallbackUrl !== null) await queueRetirement(context, confirmed);
+  }
 
   context.events.emit('verified', { subscription: confirmed, mode, leaseSeconds });
   context.logger.info(
     { subscriptionId: record.id, mode, topic, leaseSeconds },
     `Hub verified ${mode} intent`,
+  );
+  return plain(200, challenge.bytes);
+}
+
+/** The new callback URL works: ask the hub to end the old one (see `retireCallback`). */
+async function queueRetirement(context: SubscriberContext, record: Subscription): Promise<void> {
+  try {
+    await context.queue.enqueue(JOBS.retire, { subscriptionId: record.id });
+  } catch (error) {
+    // Not worth failing the verification: the old subscription ends with its lease.
+    const fields = { subscriptionId: record.id, error };
+    context.logger.warn(fields, 'Could not queue ending the old callback URL');
+  }
+}
+
+/**
+ * The hub verifies the unsubscribe of a retired callback URL (`retireCallback` asked for it):
+ * confirmed while the record still has one, leaving the subscription itself as it is.
+ */
+async function endRetiredCallback(
+  context: SubscriberContext,
+  record: Subscription,
+  topic: string,
+  challenge: QueryValue | null,
+): Promise<CallbackResponse> {
+  if (challenge === null || challenge.bytes.length === 0) {
+    return refuse(context, record, 'unsubscribe', 400, 'Missing hub.challenge');
+  }
+  if (challenge.bytes.length > context.settings.maxChallengeBytes) {
+    return refuse(context, record, 'unsubscribe', 400, 'hub.challenge is too long');
+  }
+  const ended = await context.store.transition(record.id, {
+    when: { topic },
+    set: { retiredCallbackUrl: null },
+  });
+  if (!ended) return refuse(context, record, 'unsubscribe', 404, 'Subscription is gone');
+  context.logger.info(
+    { subscriptionId: record.id, callbackUrl: record.retiredCallbackUrl },
+    'Hub verified ending the old callback URL',
   );
   return plain(200, challenge.bytes);
 }

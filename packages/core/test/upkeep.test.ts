@@ -10,7 +10,7 @@ import {
   type SubscriberOptions,
   type Subscription,
 } from '../src/index.js';
-import { startCallbackServer, type CallbackServer } from './helpers/callback-server.js';
+import { eventually, startCallbackServer, type CallbackServer } from './helpers/callback-server.js';
 import { startTestServer, type TestServer } from './helpers/discovery-server.js';
 import { startRecordingHub, type RecordingHub } from './helpers/recording-hub.js';
 
@@ -424,6 +424,126 @@ describe('upkeep: renewal and retries with a controllable clock', () => {
     expect((await store.get(record.id))!.callbackUrl).to.equal(
       `${server.origin}/websub/news/${record.id}`,
     );
+  });
+
+  describe('a callback URL that changed after the hub verified it', () => {
+    /** A verified record known to the hub by a callback on another host name of this server. */
+    async function movedRecord(topic: string): Promise<{ record: Subscription; old: string }> {
+      const record = await seed(topic, {
+        subscribeStatus: 'verified',
+        leaseExpiresAt: new Date(START + 5 * DAY),
+      });
+      const old = record.callbackUrl.replace('127.0.0.1', 'localhost');
+      await store.transition(record.id, { set: { callbackUrl: old } });
+      return { record, old };
+    }
+
+    const unsubscribeAt = (url: string, topic: string, challenge: string) => {
+      const target = new URL(url);
+      target.searchParams.set('hub.mode', 'unsubscribe');
+      target.searchParams.set('hub.topic', topic);
+      target.searchParams.set('hub.challenge', challenge);
+      return fetch(target);
+    };
+    const modes = () =>
+      hub.requests.map((request) => [
+        request.params.get('hub.mode'),
+        request.params.get('hub.callback'),
+      ]);
+
+    it('unsubscribes the old URL once the new one is verified, and confirms it', async () => {
+      const { record, old } = await movedRecord('https://a.example/moved-host');
+      const before = hub.requests.length;
+
+      expect(await subscriber.handleUrlChanges()).to.deep.equal([record.id]);
+      await queue.idle();
+      const current = `${server.origin}/websub/news/${record.id}`;
+      expect(await store.get(record.id)).to.include({
+        callbackUrl: current,
+        retiredCallbackUrl: old,
+      });
+      // The old URL keeps working until the new one does.
+      expect(modes().slice(before)).to.deep.equal([['subscribe', current]]);
+
+      await grant((await store.get(record.id))!, 86_400);
+      // Not queue.idle(): that would also wait out the verifyWaitMs given to the hub.
+      await eventually(() => modes().length === before + 2, 'the unsubscribe of the old URL');
+      expect(modes().slice(before)).to.deep.equal([
+        ['subscribe', current],
+        ['unsubscribe', old],
+      ]);
+      expect(hub.requests.at(-1)!.params.get('hub.topic')).to.equal(record.topic);
+
+      const answer = await unsubscribeAt(old, record.topic, 'bye-old');
+      expect(answer.status).to.equal(200);
+      expect(await answer.text()).to.equal('bye-old');
+      expect(await store.get(record.id)).to.include({
+        subscribeStatus: 'verified',
+        unsubscribeStatus: null,
+        retiredCallbackUrl: null,
+      });
+      // Nothing more is pending: the same verification now ends nothing.
+      expect((await unsubscribeAt(current, record.topic, 'again')).status).to.equal(404);
+    });
+
+    it('forgets the old URL when the hub refuses to end it, subscription untouched', async () => {
+      const { record } = await movedRecord('https://a.example/moved-refused');
+      await subscriber.handleUrlChanges();
+      await queue.idle();
+
+      hub.answer = { status: 400, body: 'unknown callback' };
+      await grant((await store.get(record.id))!, 86_400);
+      await queue.idle();
+
+      expect(hub.requests.at(-1)!.params.get('hub.mode')).to.equal('unsubscribe');
+      expect(await store.get(record.id)).to.include({
+        subscribeStatus: 'verified',
+        retiredCallbackUrl: null,
+        hubErrors: 0,
+        lastError: null,
+      });
+    });
+
+    it('forgets the old URL when the hub never verifies its end within verifyWaitMs', async () => {
+      await build({ verifyWaitMs: 30 });
+      const { record, old } = await movedRecord('https://a.example/moved-silent');
+      await subscriber.handleUrlChanges();
+      await queue.idle();
+
+      await grant((await store.get(record.id))!, 86_400);
+      expect((await store.get(record.id))!.retiredCallbackUrl).to.equal(old);
+      await queue.idle();
+
+      expect(hub.requests.at(-1)!.params.get('hub.callback')).to.equal(old);
+      expect((await store.get(record.id))!.retiredCallbackUrl).to.equal(null);
+      expect((await unsubscribeAt(old, record.topic, 'late')).status).to.equal(404);
+    });
+
+    it('sends an unsubscribe with the callback URL the hub knows, not a rebuilt one', async () => {
+      const { record, old } = await movedRecord('https://a.example/moved-leaving');
+
+      await subscriber.unsubscribe(record.id);
+      await queue.idle();
+
+      expect(modes().at(-1)).to.deep.equal(['unsubscribe', old]);
+      const answer = await unsubscribeAt(old, record.topic, 'bye');
+      expect(answer.status).to.equal(200);
+      expect((await store.get(record.id))!.unsubscribeStatus).to.equal('verified');
+    });
+
+    it('has nothing to end when the old URL was never verified', async () => {
+      const record = await seed('https://a.example/never-verified', {});
+      const old = record.callbackUrl.replace('127.0.0.1', 'localhost');
+      await store.transition(record.id, { set: { callbackUrl: old } });
+
+      await subscriber.handleUrlChanges();
+      await queue.idle();
+      await grant((await store.get(record.id))!, 86_400);
+      await queue.idle();
+
+      expect((await store.get(record.id))!.retiredCallbackUrl).to.equal(null);
+      expect(modes().filter(([mode]) => mode === 'unsubscribe')).to.deep.equal([]);
+    });
   });
 
   it('marks the record with a visible error when autofix is off', async () => {

@@ -169,6 +169,7 @@ export function makeRecord(fields: Partial<Subscription> = {}): Subscription {
     callbackUrl: `http://127.0.0.1:1/websub/news/${id}`,
     secret: null,
     previousSecret: null,
+    retiredCallbackUrl: null,
     leaseSeconds: null,
     leaseExpiresAt: null,
     subscribeStatus: 'verified',

@@ -9,6 +9,7 @@ export const DOCUMENT_FIELDS = [
   'hub',
   'handler',
   'callbackUrl',
+  'retiredCallbackUrl',
   'secret',
   'previousSecret',
   'leaseSeconds',
@@ -46,6 +47,7 @@ export function toDocument(subscription: Subscription): SubscriptionDocument {
     hub: subscription.hub,
     handler: subscription.handler,
     callbackUrl: subscription.callbackUrl,
+    retiredCallbackUrl: subscription.retiredCallbackUrl,
     secret: subscription.secret,
     previousSecret: subscription.previousSecret,
     leaseSeconds: subscription.leaseSeconds,
@@ -77,6 +79,7 @@ export function fromDocument(document: SubscriptionDocument): Subscription {
     hub: document.hub,
     handler: document.handler,
     callbackUrl: document.callbackUrl,
+    retiredCallbackUrl: document.retiredCallbackUrl ?? null,
     secret: document.secret,
     // Documents written before the field existed: no secret change is pending.
     previousSecret: document.previousSecret ?? null,

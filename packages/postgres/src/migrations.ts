@@ -62,8 +62,12 @@ const MIGRATIONS: readonly Migration<TableNames>[] = [
   ({ table }) => [
     `ALTER TABLE ${table} ADD COLUMN IF NOT EXISTS hub_discovered boolean NOT NULL DEFAULT false`,
   ],
-  // 3: the secret a hub may still sign with until it verifies a request that changed it.
-  ({ table }) => [`ALTER TABLE ${table} ADD COLUMN IF NOT EXISTS previous_secret text`],
+  // 3: the secret a hub may still sign with until it verifies a request that changed it, and
+  // the callback URL it still knows after the callback URL changed.
+  ({ table }) => [
+    `ALTER TABLE ${table} ADD COLUMN IF NOT EXISTS previous_secret text,
+      ADD COLUMN IF NOT EXISTS retired_callback_url text`,
+  ],
 ];
 
 /** The schema version this package creates and expects. */

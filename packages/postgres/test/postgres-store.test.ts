@@ -112,9 +112,10 @@ describePostgres('PostgresStore', function () {
       await store.migrate();
       const record = makeSubscription({ hubDiscovered: true, secret: 'now' });
       await store.create(record);
-      // Version 1 had neither hub_discovered nor previous_secret.
+      // Version 1 had none of the columns added since.
       await database.pool.query(
-        `ALTER TABLE "${table}" DROP COLUMN hub_discovered, DROP COLUMN previous_secret`,
+        `ALTER TABLE "${table}" DROP COLUMN hub_discovered, DROP COLUMN previous_secret,
+          DROP COLUMN retired_callback_url`,
       );
       await database.pool.query(
         'UPDATE websubsub_migrations SET version = 1 WHERE table_name = $1',
@@ -128,20 +129,26 @@ describePostgres('PostgresStore', function () {
       expect(await store.get(record.id)).to.include({ hubDiscovered: true, previousSecret: 'old' });
     });
 
-    it('brings a version 2 table to version 3 with no secret change pending', async function () {
+    it('brings a version 2 table to version 3, no secret or callback change pending', async () => {
       const table = randomName('subscriptions');
       const store = newStore({ table });
       await store.migrate();
       const record = makeSubscription({ secret: 'now', previousSecret: 'before' });
       await store.create(record);
-      await database.pool.query(`ALTER TABLE "${table}" DROP COLUMN previous_secret`);
+      await database.pool.query(
+        `ALTER TABLE "${table}" DROP COLUMN previous_secret, DROP COLUMN retired_callback_url`,
+      );
       await database.pool.query(
         'UPDATE websubsub_migrations SET version = 2 WHERE table_name = $1',
         [table],
       );
 
       expect(await store.migrate()).to.deep.equal({ table: `"${table}"`, from: 2, to: 3 });
-      expect(await store.get(record.id)).to.include({ secret: 'now', previousSecret: null });
+      expect(await store.get(record.id)).to.include({
+        secret: 'now',
+        previousSecret: null,
+        retiredCallbackUrl: null,
+      });
     });
 
     it('stores dates as timestamptz and sorts ids by code unit', async function () {

@@ -25,6 +25,7 @@ function record(
     callbackUrl: `https://subscriber.example.org/websub/news/${id}`,
     secret: null,
     previousSecret: null,
+    retiredCallbackUrl: null,
     leaseSeconds: null,
     leaseExpiresAt: leaseExpiresAt === null ? null : new Date(leaseExpiresAt),
     subscribeStatus,

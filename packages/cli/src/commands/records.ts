@@ -173,6 +173,7 @@ const LABELS: Array<[keyof ReturnType<typeof serialiseRecord>, string]> = [
   ['hubDiscovered', 'Hub discovered'],
   ['handler', 'Handler'],
   ['callbackUrl', 'Callback URL'],
+  ['retiredCallbackUrl', 'Old callback URL'],
   ['hasSecret', 'Secret'],
   ['static', 'Static'],
   ['subscribeStatus', 'Subscribe status'],

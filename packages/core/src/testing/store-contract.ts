@@ -46,6 +46,7 @@ export function makeSubscription(overrides: Partial<Subscription> = {}): Subscri
     hub: 'https://hub.example.net/',
     handler: 'news',
     callbackUrl: `https://subscriber.example.org/websub/${id}`,
+    retiredCallbackUrl: null,
     secret: null,
     previousSecret: null,
     leaseSeconds: null,
@@ -75,6 +76,7 @@ function makeFullSubscription(overrides: Partial<Subscription> = {}): Subscripti
   return makeSubscription({
     hub: 'https://pubsubhubbub.example.net/subscribe?tenant=a%20b&x=1',
     handler: 'status-feed',
+    retiredCallbackUrl: 'http://old.example.org/websub/status-feed/9f1c',
     secret: 'sëcret "with" quotes, \\ and ünïcode',
     previousSecret: "the secret before, 'quoted'",
     leaseSeconds: 432_000,
