@@ -199,7 +199,8 @@ export async function runDelivery(context: SubscriberContext, job: DeliveryJob):
   }
 }
 
-function firstHeader(value: string | string[] | undefined): string | undefined {
+/** The first value of a header that may have been sent more than once. */
+export function firstHeader(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value;
 }
 

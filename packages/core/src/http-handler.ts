@@ -1,7 +1,7 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 
 import type { SubscriberContext, SubscriberSettings } from './context.js';
-import { acceptDelivery } from './distribution.js';
+import { acceptDelivery, firstHeader } from './distribution.js';
 import { WebSubError } from './errors.js';
 import { parseQuery } from './query.js';
 import { answerVerification } from './verification.js';
@@ -143,7 +143,9 @@ export async function handleCallback(
 
     const query = parseQuery(queryStart === -1 ? '' : request.url.slice(queryStart + 1));
     if (!query.ok) return text(400, query.reason);
-    return await answerVerification(context, record, query.params);
+    const path = queryStart === -1 ? request.url : request.url.slice(0, queryStart);
+    const reached = { host: firstHeader(request.headers['host']), path };
+    return await answerVerification(context, record, query.params, reached);
   } catch (error) {
     context.logger.error({ error, subscriptionId: route.id }, 'Callback failed');
     return text(503, 'Try again later', { 'retry-after': '30' });

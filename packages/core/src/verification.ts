@@ -59,6 +59,7 @@ export async function answerVerification(
   context: SubscriberContext,
   record: Subscription,
   params: Map<string, QueryValue[]>,
+  reached: ReachedAt = {},
 ): Promise<CallbackResponse> {
   const single = (name: string): QueryValue | null | 'repeated' => {
     const values = params.get(name);
@@ -87,7 +88,7 @@ export async function answerVerification(
   if (topic !== record.topic) return refuse(context, record, mode, 404, 'Topic does not match');
   const challenge = single('hub.challenge') as QueryValue | null;
   if (!isPending(record, mode)) {
-    if (mode === 'unsubscribe' && record.retiredCallbackUrl !== null) {
+    if (mode === 'unsubscribe' && isForRetired(record, reached)) {
       return endRetiredCallback(context, record, topic, challenge);
     }
     return refuse(context, record, mode, 404, `No ${mode} request is pending`);
@@ -125,6 +126,28 @@ export async function answerVerification(
     `Hub verified ${mode} intent`,
   );
   return plain(200, challenge.bytes);
+}
+
+/** Where a verification arrived: the `Host` header and the path, as far as they are known. */
+export interface ReachedAt {
+  host?: string | undefined;
+  path?: string;
+}
+
+/**
+ * May an unsubscribe verification be the end of the record's retired callback URL? Only while
+ * there is one, and not when the request plainly reached the current URL instead (its host or
+ * path is the current one's and not the retired one's). Behind a proxy that rewrites `Host`
+ * neither matches, and the host cannot tell the two apart.
+ */
+function isForRetired(record: Subscription, reached: ReachedAt): boolean {
+  if (record.retiredCallbackUrl === null) return false;
+  const current = new URL(record.callbackUrl);
+  const retired = new URL(record.retiredCallbackUrl);
+  const host = reached.host?.toLowerCase();
+  if (host !== undefined && host === current.host && host !== retired.host) return false;
+  const path = reached.path;
+  return !(path !== undefined && path === current.pathname && path !== retired.pathname);
 }
 
 /** The new callback URL works: ask the hub to end the old one (see `retireCallback`). */

@@ -474,6 +474,9 @@ describe('upkeep: renewal and retries with a controllable clock', () => {
       ]);
       expect(hub.requests.at(-1)!.params.get('hub.topic')).to.equal(record.topic);
 
+      // One that plainly reached the current URL is not the old one's end.
+      expect((await unsubscribeAt(current, record.topic, 'not-this')).status).to.equal(404);
+      expect((await store.get(record.id))!.retiredCallbackUrl).to.equal(old);
       const answer = await unsubscribeAt(old, record.topic, 'bye-old');
       expect(answer.status).to.equal(200);
       expect(await answer.text()).to.equal('bye-old');
