@@ -386,7 +386,13 @@ export function detailPage(view: DetailView): SafeHtml {
     ${field('Status', badge(record))} ${field('Topic', breakable(record.topic))}
     ${record.discoveredFrom ? field('Discovered from', breakable(record.discoveredFrom)) : ''}
     ${field('Hub', breakable(record.hub))} ${field('Handler', record.handler)}
-    ${field('Callback URL', breakable(record.callbackUrl))} ${field('Lease', lease)}
+    ${field('Callback URL', breakable(record.callbackUrl))}
+    ${
+      record.retiredCallbackUrl !== null
+        ? field('Old callback URL, being ended at the hub', breakable(record.retiredCallbackUrl))
+        : ''
+    }
+    ${field('Lease', lease)}
     ${field(
       'Lease asked for',
       record.leaseSeconds === null ? 'the hub decides' : `${record.leaseSeconds} s`,
@@ -415,6 +421,11 @@ export function detailPage(view: DetailView): SafeHtml {
       'Secret',
       record.secret === null ? 'none (content is not signed)' : 'set (content must be signed)',
     )}
+    ${
+      record.previousSecret !== null
+        ? field('Secret change', 'waiting for the hub: content under the previous secret is taken')
+        : ''
+    }
     ${field('Created', timeCell(record.createdAt, now))}
     ${field('Declared in configuration', record.static ? 'yes' : 'no')} ${field('Id', record.id)}
   </dl>`;

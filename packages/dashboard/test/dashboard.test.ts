@@ -236,6 +236,29 @@ describe('dashboard (Koa, over real sockets)', () => {
       expect(detail).to.contain('&lt;script&gt;alert(4)&lt;/script&gt;');
     });
 
+    it('shows an old callback URL being ended and a secret change, never a secret', async () => {
+      app = await startDashboardApp();
+      const plain = await app.subscriber.store.create(makeRecord({ secret: 'new-secret-1' }));
+      const changing = await app.subscriber.store.create(
+        makeRecord({
+          secret: 'new-secret-2',
+          previousSecret: 'old-secret-2',
+          retiredCallbackUrl: 'http://old.example.org/websub/news/x&y',
+        }),
+      );
+      const browser = new Browser(app.origin);
+      await browser.signIn();
+
+      const quiet = (await browser.get(`/dashboard/subscriptions/${plain.id}`)).text;
+      expect(quiet).not.to.contain('Old callback URL');
+      expect(quiet).not.to.contain('Secret change');
+      const detail = (await browser.get(`/dashboard/subscriptions/${changing.id}`)).text;
+      expect(detail).to.contain('Old callback URL, being ended at the hub');
+      expect(detail).to.contain('old.example.org/websub/news/x&amp;y');
+      expect(detail).to.contain('content under the previous secret is taken');
+      for (const page of [quiet, detail]) expect(page).not.to.match(/secret-[12]/);
+    });
+
     it('answers 404 for an unknown subscription, a malformed id or an unknown action', async () => {
       app = await startDashboardApp();
       const record = await app.subscriber.store.create(makeRecord());
