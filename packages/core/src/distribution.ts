@@ -47,20 +47,32 @@ export const ACCEPTED: CallbackResponse = Object.freeze({
 });
 
 /**
- * Check content against the subscription's secret, then, while the hub has not verified the
- * request that changed it, against the secret it may still sign with (none, when empty).
+ * Check content against the subscription's secret (`current`), then, while the hub has not
+ * been seen signing with it since it changed, against the secret it may still sign with
+ * (`previous`; none at all when that is the empty string). Otherwise, why it fails.
  */
-function signatureFailure(
+function signedWith(
   header: string | undefined,
   body: Buffer,
   secret: string,
   previousSecret: string | null,
-): SignatureFailure | null {
+): 'current' | 'previous' | SignatureFailure {
   const check = verifySignature(header, body, secret);
-  if (check.valid) return null;
+  if (check.valid) return 'current';
   if (previousSecret === null) return check.reason;
-  if (previousSecret === '') return check.reason === 'missing' ? null : check.reason;
-  return verifySignature(header, body, previousSecret).valid ? null : check.reason;
+  if (previousSecret === '') return check.reason === 'missing' ? 'previous' : check.reason;
+  return verifySignature(header, body, previousSecret).valid ? 'previous' : check.reason;
+}
+
+/** The hub signs with the new secret: the one it signed with before is no longer taken. */
+async function forgetPreviousSecret(context: SubscriberContext, record: Subscription) {
+  try {
+    await context.store.transition(record.id, { set: { previousSecret: null } });
+    context.logger.info({ subscriptionId: record.id }, 'The hub signs with the new secret now');
+  } catch (error) {
+    // Tried again with the next delivery signed with the new secret.
+    context.logger.warn({ subscriptionId: record.id, error }, 'Could not forget the old secret');
+  }
 }
 
 /**
@@ -86,8 +98,11 @@ export async function acceptDelivery(
 
   if (record.secret !== null) {
     const header = firstHeader(request.headers['x-hub-signature']);
-    const failure = signatureFailure(header, body, record.secret, record.previousSecret);
-    if (failure !== null) {
+    const signer = signedWith(header, body, record.secret, record.previousSecret);
+    if (signer === 'current' && record.previousSecret !== null) {
+      await forgetPreviousSecret(context, record);
+    } else if (signer !== 'current' && signer !== 'previous') {
+      const failure = signer;
       context.events.emit('delivery:rejected', {
         subscriptionId: record.id,
         handler: record.handler,

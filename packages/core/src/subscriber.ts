@@ -242,17 +242,20 @@ function checkUrl(given: unknown, name: string): string {
 }
 
 /**
- * What `previousSecret` becomes when a request with `secret` replaces a stored record: the hub
- * signs with the secret it last verified until it verifies the new request (and goes on doing
- * so if it never does), so that secret stays accepted meanwhile. Nothing to keep when the
- * secret is unchanged or the hub never had the subscription.
+ * What `previousSecret` becomes when a request with `secret` replaces a stored record: a hub
+ * that verified (or may yet verify) a request with the old secret signs with it until it
+ * verifies the new request, and goes on doing so if it never does; a verification does not
+ * say which request it confirms, so the old secret is taken until content signed with the new
+ * one arrives. Nothing to keep when the secret is unchanged or removed, or when no request
+ * with the old one ever went out.
  */
 function secretStillSignedWith(existing: Subscription, secret: string | null): string | null {
+  if (secret === null) return null;
+  const reachedHub = existing.lastSubscribeAt !== null || existing.leaseExpiresAt !== null;
   // The empty string stands for "no secret": content then comes unsigned.
-  const signedWith =
-    existing.previousSecret ??
-    (existing.leaseExpiresAt !== null && !isEnded(existing) ? (existing.secret ?? '') : null);
-  return signedWith === null || signedWith === (secret ?? '') ? null : signedWith;
+  const signer =
+    existing.previousSecret ?? (reachedHub && !isEnded(existing) ? (existing.secret ?? '') : null);
+  return signer === secret ? null : signer;
 }
 
 /** A sweep interval: a timer repeats it, so it must be one a timer can wait. */

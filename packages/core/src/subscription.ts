@@ -51,9 +51,10 @@ export interface Subscription {
   /** The `hub.secret` used to sign content, or `null` for none. */
   secret: string | null;
   /**
-   * The secret the hub may still sign with while it has not verified a request that changed
-   * `secret`: content signed with it (or unsigned, when it is the empty string, as the
-   * subscription had no secret before) is still taken. `null` when there is none to honour.
+   * The secret the hub may still sign with after a request changed `secret`: content signed
+   * with it (or unsigned, when it is the empty string, as the subscription had no secret before)
+   * is still taken, until content signed with `secret` shows the hub switched. `null` when there
+   * is none to honour.
    */
   previousSecret: string | null;
   /** Lease asked for in `hub.lease_seconds`, or `null` to let the hub choose. */

@@ -217,8 +217,6 @@ async function confirm(
       retryAt: null,
       lastError: null,
       deniedReason: null,
-      // The hub signs with the secret of the request it verified from now on.
-      previousSecret: null,
     },
   });
 }

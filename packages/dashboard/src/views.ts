@@ -423,7 +423,10 @@ export function detailPage(view: DetailView): SafeHtml {
     )}
     ${
       record.previousSecret !== null
-        ? field('Secret change', 'waiting for the hub: content under the previous secret is taken')
+        ? field(
+            'Secret change',
+            'waiting for content signed with the new secret; the previous one is still taken',
+          )
         : ''
     }
     ${field('Created', timeCell(record.createdAt, now))}

@@ -255,7 +255,7 @@ describe('dashboard (Koa, over real sockets)', () => {
       const detail = (await browser.get(`/dashboard/subscriptions/${changing.id}`)).text;
       expect(detail).to.contain('Old callback URL, being ended at the hub');
       expect(detail).to.contain('old.example.org/websub/news/x&amp;y');
-      expect(detail).to.contain('content under the previous secret is taken');
+      expect(detail).to.contain('the previous one is still taken');
       for (const page of [quiet, detail]) expect(page).not.to.match(/secret-[12]/);
     });
 
