@@ -4,6 +4,7 @@ import { sendHubRequest, type HubMode, type HubOutcome } from './hub-request.js'
 import type { TransitionCondition } from './store.js';
 import {
   isEnded,
+  storableText,
   type SubscribeStatus,
   type Subscription,
   type SubscriptionCounter,
@@ -126,6 +127,8 @@ async function prepare(
 export interface RetireJob {
   [key: string]: unknown;
   subscriptionId: string;
+  /** Failed attempts so far: the next waits as the retry backoff does. */
+  failures?: number;
   /** Set on the run that gives up waiting for the hub's verification. */
   expire?: boolean;
 }
@@ -133,15 +136,20 @@ export interface RetireJob {
 /**
  * End the subscription of a record's retired callback URL at its hub, once the new URL is
  * verified: send the unsubscribe, then wait `verifyWaitMs` for the hub to verify it (at the
- * old URL, where it may still reach this subscriber). A hub that refuses, or never verifies,
- * ends it when its lease runs out; the retired URL is forgotten either way.
+ * old URL, where it may still reach this subscriber). A hub that cannot be reached or answers
+ * 5xx or 429 is asked again with the retry backoff, up to `maxRetries.hubErrors` times. A hub
+ * that refuses, never verifies, or stays down ends it when its lease runs out: the retired URL
+ * is then forgotten, and a refusal or giving up written to `lastError`.
  */
 export async function retireCallback(context: SubscriberContext, job: RetireJob): Promise<void> {
   const record = await context.store.get(job.subscriptionId);
   const retired = record?.retiredCallbackUrl ?? null;
   if (!record || retired === null) return;
   const fields = { subscriptionId: record.id, callbackUrl: retired };
-  const forget = () => context.store.transition(record.id, { set: { retiredCallbackUrl: null } });
+  const forget = (lastError?: string) =>
+    context.store.transition(record.id, {
+      set: { retiredCallbackUrl: null, ...(lastError === undefined ? {} : { lastError }) },
+    });
 
   if (job.expire) {
     await forget();
@@ -153,19 +161,32 @@ export async function retireCallback(context: SubscriberContext, job: RetireJob)
     'unsubscribe',
     context.settings.hubHttp,
   );
-  if (outcome.kind !== 'accepted') {
-    await forget();
-    const reason = outcome.reason;
-    context.logger.warn({ ...fields, reason }, 'Could not end the old callback URL at the hub');
+  if (outcome.kind === 'accepted') {
+    context.logger.info(fields, 'Asked the hub to end the old callback URL');
+    const expire: RetireJob = { subscriptionId: record.id, expire: true };
+    await context.queue.enqueue(JOBS.retire, expire, { delayMs: context.settings.verifyWaitMs });
     return;
   }
-  context.logger.info(fields, 'Asked the hub to end the old callback URL');
-  await context.queue.enqueue(
-    JOBS.retire,
-    { subscriptionId: record.id, expire: true },
-    { delayMs: context.settings.verifyWaitMs },
-  );
+
+  const failures = (job.failures ?? 0) + 1;
+  const transient =
+    outcome.kind === 'connection_error' || outcome.status >= 500 || outcome.status === 429;
+  const { maxRetries, retryIntervalMs, retryBackoffMaxMs } = context.settings;
+  if (transient && failures < maxRetries.hubErrors) {
+    const backoff = Math.min(retryIntervalMs * 2 ** (failures - 1), retryBackoffMaxMs);
+    const retryAfter = outcome.kind === 'hub_error' ? (outcome.retryAfterMs ?? 0) : 0;
+    const next: RetireJob = { subscriptionId: record.id, failures };
+    await context.queue.enqueue(JOBS.retire, next, { delayMs: Math.max(backoff, retryAfter) });
+    context.logger.warn({ ...fields, reason: outcome.reason, failures }, RETIRE_AGAIN);
+    return;
+  }
+  const ending = transient ? `Gave up after ${failures} failures` : 'The hub refused';
+  await forget(storableText(`${ending} ending the old callback URL ${retired}: ${outcome.reason}`));
+  context.logger.warn({ ...fields, reason: outcome.reason }, RETIRE_FAILED);
 }
+
+const RETIRE_AGAIN = 'Could not end the old callback URL at the hub; asking again later';
+const RETIRE_FAILED = 'Could not end the old callback URL at the hub; it ends with its lease';
 
 /** With automatic fixing off, a changed callback URL is an error shown on the record. */
 async function markCallbackChanged(

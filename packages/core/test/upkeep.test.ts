@@ -464,6 +464,8 @@ describe('upkeep: renewal and retries with a controllable clock', () => {
       });
       // The old URL keeps working until the new one does.
       expect(modes().slice(before)).to.deep.equal([['subscribe', current]]);
+      // Nor is its end confirmed before: nobody asked for it yet.
+      expect((await unsubscribeAt(old, record.topic, 'too-soon')).status).to.equal(404);
 
       await grant((await store.get(record.id))!, 86_400);
       // Not queue.idle(): that would also wait out the verifyWaitMs given to the hub.
@@ -499,12 +501,47 @@ describe('upkeep: renewal and retries with a controllable clock', () => {
       await queue.idle();
 
       expect(hub.requests.at(-1)!.params.get('hub.mode')).to.equal('unsubscribe');
-      expect(await store.get(record.id)).to.include({
+      const stored = (await store.get(record.id))!;
+      expect(stored).to.include({
         subscribeStatus: 'verified',
         retiredCallbackUrl: null,
         hubErrors: 0,
-        lastError: null,
       });
+      expect(stored.lastError).to.match(/^The hub refused ending the old callback URL http/);
+      expect(stored.lastError).to.contain('unknown callback');
+    });
+
+    it('asks again with the retry backoff while the hub is down, then ends it', async () => {
+      await build({ retryIntervalMs: 20, verifyWaitMs: 2000 });
+      const { record, old } = await movedRecord('https://a.example/moved-hub-down');
+      await subscriber.handleUrlChanges();
+      await queue.idle();
+
+      hub.answer = { status: 503, body: 'busy' };
+      const before = hub.requests.length;
+      await grant((await store.get(record.id))!, 86_400);
+      await eventually(
+        () =>
+          modes()
+            .slice(before)
+            .filter(([mode]) => mode === 'unsubscribe').length === 2,
+        'two failed attempts',
+      );
+      hub.answer = { status: 202 };
+      await eventually(
+        () =>
+          modes()
+            .slice(before)
+            .filter(([mode]) => mode === 'unsubscribe').length === 3,
+        'the third attempt',
+      );
+      expect(modes().slice(before)).to.deep.equal([
+        ['unsubscribe', old],
+        ['unsubscribe', old],
+        ['unsubscribe', old],
+      ]);
+      expect((await store.get(record.id))!.retiredCallbackUrl).to.equal(old);
+      expect((await unsubscribeAt(old, record.topic, 'ended')).status).to.equal(200);
     });
 
     it('forgets the old URL when the hub never verifies its end within verifyWaitMs', async () => {
