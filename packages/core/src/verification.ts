@@ -136,9 +136,9 @@ export interface ReachedAt {
 
 /**
  * May an unsubscribe verification be the end of the record's retired callback URL? Only while
- * there is one and the new URL is verified, and not when the request plainly reached the current URL instead (its host or
- * path is the current one's and not the retired one's). Behind a proxy that rewrites `Host`
- * neither matches, and the host cannot tell the two apart.
+ * there is one and the new URL is verified, and not when the request plainly reached the
+ * current URL instead (its host or path is the current one's and not the retired one's).
+ * Behind a proxy that rewrites `Host` neither matches, and the host cannot tell the two apart.
  */
 function isForRetired(record: Subscription, reached: ReachedAt): boolean {
   // Not before the new URL works: only then is the old one's end asked for.
