@@ -49,6 +49,8 @@ export class ConfigError extends Error {}
 
 /** The longest interval a Node.js timer can wait (2^31 - 1 ms), in seconds: about 24.8 days. */
 const MAX_TIMER_SECONDS = 2_147_483;
+/** Ten years, in seconds: the most a window or backoff cap added to dates may be. */
+const MAX_SPAN_SECONDS = 315_360_000;
 
 function seconds(env: NodeJS.ProcessEnv, name: string, fallback: number, max = Infinity): number {
   const raw = env[name];
@@ -152,16 +154,16 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): SampleConfig {
     redisPrefix: text(env, 'WEBSUBSUB_REDIS_PREFIX') ?? 'websubsub:',
     queue: queueKind(env),
     lock: lockKind(env),
-    jobLockLifetime: seconds(env, 'WEBSUBSUB_JOB_LOCK_LIFETIME', 30),
+    jobLockLifetime: seconds(env, 'WEBSUBSUB_JOB_LOCK_LIFETIME', 30, MAX_TIMER_SECONDS),
     defaultHub: text(env, 'WEBSUBSUB_DEFAULT_HUB'),
     blockPrivateAddresses: flag(env, 'WEBSUBSUB_BLOCK_PRIVATE_ADDRESSES', false),
     dashboardToken: token(env),
     refreshInterval: seconds(env, 'WEBSUBSUB_REFRESH_INTERVAL', 3600, MAX_TIMER_SECONDS),
     retryInterval: seconds(env, 'WEBSUBSUB_RETRY_INTERVAL', 600, MAX_TIMER_SECONDS),
-    renewBefore: seconds(env, 'WEBSUBSUB_RENEW_BEFORE', 86_400),
-    verifyWaitTime: seconds(env, 'WEBSUBSUB_VERIFY_WAIT_TIME', 60),
-    retryBackoffMax: seconds(env, 'WEBSUBSUB_RETRY_BACKOFF_MAX', 86_400),
-    hubTimeout: seconds(env, 'WEBSUBSUB_HUB_TIMEOUT', 30),
+    renewBefore: seconds(env, 'WEBSUBSUB_RENEW_BEFORE', 86_400, MAX_SPAN_SECONDS),
+    verifyWaitTime: seconds(env, 'WEBSUBSUB_VERIFY_WAIT_TIME', 60, MAX_TIMER_SECONDS),
+    retryBackoffMax: seconds(env, 'WEBSUBSUB_RETRY_BACKOFF_MAX', 86_400, MAX_SPAN_SECONDS),
+    hubTimeout: seconds(env, 'WEBSUBSUB_HUB_TIMEOUT', 30, MAX_TIMER_SECONDS),
     maxConnectionRetries: count(env, 'WEBSUBSUB_MAX_CONNECTION_RETRIES', 10),
     maxHubErrorRetries: count(env, 'WEBSUBSUB_MAX_HUB_ERROR_RETRIES', 10),
     maxVerifyTimeouts: count(env, 'WEBSUBSUB_MAX_VERIFY_TIMEOUTS', 10),

@@ -428,12 +428,27 @@ describe('sample configuration: yes/no values and timer intervals', () => {
     );
   });
 
-  it('refuses sweep intervals longer than a timer can wait (about 24.8 days)', () => {
+  it('refuses a renewal window or backoff cap beyond ten years', () => {
+    for (const name of ['WEBSUBSUB_RENEW_BEFORE', 'WEBSUBSUB_RETRY_BACKOFF_MAX']) {
+      expect(() => readConfig({ [name]: '1e300' })).to.throw(
+        ConfigError,
+        new RegExp(`${name} must be at most 315360000 seconds`),
+      );
+    }
+  });
+
+  it('refuses intervals and timeouts longer than a timer can wait (about 24.8 days)', () => {
     const month = String(30 * 86_400);
     expect(readConfig({ WEBSUBSUB_REFRESH_INTERVAL: '2147483' }).refreshInterval).to.equal(
       2_147_483,
     );
-    for (const name of ['WEBSUBSUB_REFRESH_INTERVAL', 'WEBSUBSUB_RETRY_INTERVAL']) {
+    for (const name of [
+      'WEBSUBSUB_REFRESH_INTERVAL',
+      'WEBSUBSUB_RETRY_INTERVAL',
+      'WEBSUBSUB_HUB_TIMEOUT',
+      'WEBSUBSUB_VERIFY_WAIT_TIME',
+      'WEBSUBSUB_JOB_LOCK_LIFETIME',
+    ]) {
       expect(() => readConfig({ [name]: month })).to.throw(
         ConfigError,
         new RegExp(`${name} must be at most 2147483 seconds`),

@@ -258,13 +258,23 @@ function secretStillSignedWith(existing: Subscription, secret: string | null): s
   return signer === secret ? null : signer;
 }
 
-/** A sweep interval: a timer repeats it, so it must be one a timer can wait. */
-function sweepInterval(value: number | undefined, name: string, fallback: number): number {
+/** Ten years, the most a window or cap on dates may reach (dates stay valid far beyond). */
+const MAX_SPAN_MS = 3650 * 86_400_000;
+
+/**
+ * A duration option, in milliseconds from `min` to `max`: those a timer waits for must be
+ * ones it can (Node.js runs a longer timer at once), and a span added to dates must keep them
+ * valid dates.
+ */
+function duration(
+  value: number | undefined,
+  name: string,
+  fallback: number,
+  { min = 1, max = MAX_TIMER_MS }: { min?: number; max?: number } = {},
+): number {
   if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !(value >= 1 && value <= MAX_TIMER_MS)) {
-    throw new InvalidInputError(
-      `${name} must be from 1 to ${MAX_TIMER_MS} ms (about 24.8 days), got ${String(value)}`,
-    );
+  if (typeof value !== 'number' || !(value >= min && value <= max)) {
+    throw new InvalidInputError(`${name} must be from ${min} to ${max} ms, got ${String(value)}`);
   }
   return value;
 }
@@ -289,8 +299,10 @@ function resolveSettings(options: SubscriberOptions): SubscriberSettings {
     throw new InvalidInputError('At least one handler is required, and the default must exist');
   }
 
-  const hubTimeoutMs = options.hubTimeoutMs ?? 30 * SECOND;
-  const retryIntervalMs = sweepInterval(options.retryIntervalMs, 'retryIntervalMs', 600 * SECOND);
+  const hubTimeoutMs = duration(options.hubTimeoutMs, 'hubTimeoutMs', 30 * SECOND);
+  const retryIntervalMs = duration(options.retryIntervalMs, 'retryIntervalMs', 600 * SECOND);
+  const timeoutMs = duration(options.http?.timeoutMs, 'http.timeoutMs', 15 * SECOND);
+  const span = { min: 0, max: MAX_SPAN_MS };
   return {
     baseUrl,
     callbackPath,
@@ -298,20 +310,24 @@ function resolveSettings(options: SubscriberOptions): SubscriberSettings {
     defaultHandler,
     defaultHub: options.defaultHub ? checkUrl(options.defaultHub, 'defaultHub') : null,
     leaseSeconds: options.leaseSeconds ?? null,
-    http: { timeoutMs: 15 * SECOND, ...options.http },
+    http: { ...options.http, timeoutMs },
     hubHttp: { ...options.http, timeoutMs: hubTimeoutMs },
     maxBodyBytes: options.maxBodyBytes ?? 4 * 1024 * 1024,
     maxChallengeBytes: options.maxChallengeBytes ?? 2048,
-    verifyWaitMs: options.verifyWaitMs ?? 60 * SECOND,
+    verifyWaitMs: duration(options.verifyWaitMs, 'verifyWaitMs', 60 * SECOND),
     assumedLeaseSeconds: options.assumedLeaseSeconds ?? 86_400,
     maxLeaseSeconds: options.maxLeaseSeconds ?? 365 * 86_400,
-    lockTtlMs: options.lockTtlMs ?? hubTimeoutMs + 30 * SECOND,
+    lockTtlMs: duration(
+      options.lockTtlMs,
+      'lockTtlMs',
+      Math.min(hubTimeoutMs + 30 * SECOND, MAX_TIMER_MS),
+    ),
     autofixCallbackUrls: options.autofixCallbackUrls ?? true,
     upkeep: options.upkeep ?? true,
-    refreshIntervalMs: sweepInterval(options.refreshIntervalMs, 'refreshIntervalMs', HOUR),
-    renewBeforeMs: options.renewBeforeMs ?? DAY,
+    refreshIntervalMs: duration(options.refreshIntervalMs, 'refreshIntervalMs', HOUR),
+    renewBeforeMs: duration(options.renewBeforeMs, 'renewBeforeMs', DAY, span),
     retryIntervalMs,
-    retryBackoffMaxMs: options.retryBackoffMaxMs ?? DAY,
+    retryBackoffMaxMs: duration(options.retryBackoffMaxMs, 'retryBackoffMaxMs', DAY, span),
     maxRetries: {
       connectionErrors: 10,
       hubErrors: 10,
@@ -321,8 +337,8 @@ function resolveSettings(options: SubscriberOptions): SubscriberSettings {
     },
     sweepPageSize: options.sweepPageSize ?? 500,
     sweepConcurrency: Math.max(1, Math.floor(options.sweepConcurrency ?? 8)),
-    handlerTimeoutMs: Math.max(0, options.handlerTimeoutMs ?? 600_000),
-    dedupeWindowMs: options.dedupeWindowMs ?? 0,
+    handlerTimeoutMs: duration(options.handlerTimeoutMs, 'handlerTimeoutMs', 600_000, { min: 0 }),
+    dedupeWindowMs: duration(options.dedupeWindowMs, 'dedupeWindowMs', 0, span),
   };
 }
 

@@ -377,9 +377,9 @@ describe("subscriber lifecycle (the original project's cases, over real sockets)
     expect(hub.requests).to.have.length(0);
   });
 
-  it('refuses sweep intervals a timer cannot keep (over 2^31 - 1 ms, zero, not a number)', () => {
+  it('refuses intervals and timeouts a timer cannot keep (over 2^31 - 1 ms, 0, NaN)', () => {
     const handlers = { news: () => undefined };
-    for (const option of ['refreshIntervalMs', 'retryIntervalMs']) {
+    for (const option of ['refreshIntervalMs', 'retryIntervalMs', 'hubTimeoutMs', 'lockTtlMs']) {
       for (const value of [30 * 86_400_000, 0, Number.NaN]) {
         expect(() => createSubscriber({ baseUrl: server.origin, handlers, [option]: value }))
           .to.throw(`${option} must be from 1 to 2147483647 ms`)
@@ -417,6 +417,19 @@ describe("subscriber lifecycle (the original project's cases, over real sockets)
       code: 'bad_status',
       error: report.failed[0]!.error,
     });
+  });
+
+  it('refuses a renewal window, backoff cap or dedupe window that would break dates', () => {
+    const handlers = { news: () => undefined };
+    for (const option of ['renewBeforeMs', 'retryBackoffMaxMs', 'dedupeWindowMs']) {
+      for (const value of [1e300, -1, Number.POSITIVE_INFINITY]) {
+        expect(() => createSubscriber({ baseUrl: server.origin, handlers, [option]: value }))
+          .to.throw(`${option} must be from 0 to 315360000000 ms`)
+          .with.property('code', 'invalid_input');
+      }
+    }
+    const timeout = { baseUrl: server.origin, handlers, http: { timeoutMs: 1e10 } };
+    expect(() => createSubscriber(timeout)).to.throw('http.timeoutMs must be from 1 to');
   });
 
   it('stores the topic and hub without the whitespace around them', async () => {
