@@ -215,6 +215,7 @@ export const JOBS = {
   renew: 'websubsub.renew',
   rediscover: 'websubsub.rediscover',
   retire: 'websubsub.retire-callback',
+  finishMove: 'websubsub.finish-move',
   retry: 'websubsub.retry',
 } as const;
 

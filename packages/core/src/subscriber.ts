@@ -35,6 +35,7 @@ import {
 import { assertAddressAllowed, HttpRequestError, type HttpOptions } from './http-client.js';
 import {
   callbackUrlFor,
+  hasGivenUp,
   retireCallback,
   sendRequest,
   type RequestJob,
@@ -870,6 +871,13 @@ export class Subscriber implements CallbackEndpoint {
     const hub = found?.hubDiscovered ? found.hubs[0] : undefined;
     const same = found?.topic === record.topic && found.hubs.includes(record.hub);
     if (!found || hub === undefined || same) return sendRequest(this.context, id, 'subscribe');
+    try {
+      checkLength(found.topic, 'topic', 'The rel="self" URL discovered again');
+      checkLength(hub, 'hub', 'The hub the topic names now');
+    } catch (error) {
+      this.logger.warn({ subscriptionId: id, error }, 'Not moving; renewing at the same hub');
+      return sendRequest(this.context, id, 'subscribe');
+    }
 
     const next = await this.storeRequest({
       hub,
@@ -884,12 +892,52 @@ export class Subscriber implements CallbackEndpoint {
     });
     this.logger.info(
       { subscriptionId: id, hub: record.hub, topic: record.topic, to: next.id, toHub: hub },
-      'The topic names another hub now: subscribing there and unsubscribing here',
+      'The topic names another hub now: subscribing there, leaving here once that is verified',
     );
     this.events.emit('subscription:moved', { from: record, to: next });
     this.events.emit('subscription:requested', { subscription: next, mode: 'subscribe' });
     await this.enqueue(JOBS.subscribe, next);
-    await this.unsubscribe(id);
+    // Make before break: this one is renewed too, and ended only once the new one holds.
+    await sendRequest(this.context, id, 'subscribe');
+    await this.checkMove({ subscriptionId: id, to: next.id, checks: 0 });
+  }
+
+  /**
+   * Queue the next look at a move from one hub to another: once the subscription at the new
+   * hub is verified, the old one is unsubscribed. While the new one is still being retried the
+   * look comes again, with the retry backoff, up to `maxRetries.hubErrors` times; if the new hub
+   * denies it or upkeep gives up on it, the old subscription stays (and the next renewal looks
+   * at the topic again).
+   */
+  private async checkMove(job: MoveJob): Promise<void> {
+    const { verifyWaitMs, retryIntervalMs, retryBackoffMaxMs } = this.settings;
+    const wait = Math.max(verifyWaitMs, retryIntervalMs) * 2 ** job.checks;
+    const delayMs = Math.min(wait, Math.max(retryBackoffMaxMs, verifyWaitMs));
+    try {
+      await this.queue.enqueue(JOBS.finishMove, { ...job }, { delayMs });
+    } catch (error) {
+      // Both stay subscribed; the old one's next renewal finds the move again.
+      this.logger.warn({ subscriptionId: job.subscriptionId, error }, MOVE_NOT_QUEUED);
+    }
+  }
+
+  private async finishMove(job: MoveJob): Promise<void> {
+    const [from, to] = await Promise.all([
+      this.store.get(job.subscriptionId),
+      this.store.get(job.to),
+    ]);
+    if (!from || from.unsubscribeStatus !== null) return;
+    const fields = { subscriptionId: from.id, to: job.to };
+    if (to && to.subscribeStatus === 'verified' && to.unsubscribeStatus === null) {
+      this.logger.info(fields, 'The new hub verified the subscription: leaving the old one');
+      await this.unsubscribe(from.id);
+      return;
+    }
+    const checks = job.checks + 1;
+    if (to && !isEnded(to) && !hasGivenUp(to) && checks < this.settings.maxRetries.hubErrors) {
+      return this.checkMove({ ...job, checks });
+    }
+    this.logger.warn(fields, 'The new hub did not take the subscription: staying at the old one');
   }
 
   private defineJobs(): void {
@@ -915,6 +963,7 @@ export class Subscriber implements CallbackEndpoint {
       renewLease(context, job.subscriptionId, job.leaseExpiresAt),
     );
     this.queue.define<RetireJob>(JOBS.retire, (job) => retireCallback(context, job));
+    this.queue.define<MoveJob>(JOBS.finishMove, (job) => this.finishMove(job));
     this.queue.define(JOBS.retry, async () => void (await retryFailed(context)), {
       attempts: 1,
       concurrency: 1,
@@ -939,6 +988,17 @@ export class Subscriber implements CallbackEndpoint {
     });
   }
 }
+
+/** Data of the look at a move between hubs: from `subscriptionId` to `to`. */
+interface MoveJob {
+  [key: string]: unknown;
+  subscriptionId: string;
+  to: string;
+  /** Looks taken so far. */
+  checks: number;
+}
+
+const MOVE_NOT_QUEUED = 'Could not queue the end of the move; the next renewal finds it again';
 
 /** A job's data fit for a log line: a delivery's body and the hub's headers left out. */
 function redact(data: Record<string, unknown>): Record<string, unknown> {

@@ -190,7 +190,12 @@ describe('upkeep: renewal and retries with a controllable clock', () => {
       return (await store.transition(record.id, { set }))!;
     }
 
-    it('follows a publisher that moved to another hub: subscribes there, leaves here', async () => {
+    const modesFor = (record: Subscription) =>
+      requestsFor(record).map((request) => request.params.get('hub.mode'));
+
+    it('follows a publisher that moved to another hub, leaving here once there holds', async () => {
+      // Short waits: the look at the move comes max(verifyWaitMs, retryIntervalMs) later.
+      await build({ verifyWaitMs: 30, retryIntervalMs: 30 });
       const record = await discovered();
       expect(record.hubDiscovered).to.equal(true);
       const moves: Array<{ from: Subscription; to: Subscription }> = [];
@@ -198,21 +203,53 @@ describe('upkeep: renewal and retries with a controllable clock', () => {
 
       advertised = { hub: other.url };
       await subscriber.refreshSubscriptions();
-      await queue.idle();
+      await eventually(() => other.requests.length === 1 && modesFor(record).length === 2, 'both');
 
       const [moved] = (await subscriber.list({ hub: other.url })).items;
       expect(moved).to.include({ topic: record.topic, handler: 'news', hubDiscovered: true });
       expect(moved!.secret).to.equal('kept-secret');
-      expect(other.requests.map((request) => request.params.get('hub.mode'))).to.deep.equal([
-        'subscribe',
-      ]);
+      expect(other.requests[0]!.params.get('hub.mode')).to.equal('subscribe');
       expect(other.requests[0]!.params.get('hub.callback')).to.equal(moved!.callbackUrl);
-      expect(requestsFor(record).map((request) => request.params.get('hub.mode'))).to.deep.equal([
-        'subscribe',
-        'unsubscribe',
-      ]);
-      expect((await store.get(record.id))!.unsubscribeStatus).to.equal('verifying');
       expect(moves.map(({ from, to }) => [from.id, to.id])).to.deep.equal([[record.id, moved!.id]]);
+      // Renewed here as well: nothing is left until the new hub has verified.
+      expect(modesFor(record)).to.deep.equal(['subscribe', 'subscribe']);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(modesFor(record)).to.deep.equal(['subscribe', 'subscribe']);
+
+      await grant(moved!, 86_400);
+      await eventually(() => modesFor(record).length === 3, 'the unsubscribe here');
+      expect(modesFor(record)).to.deep.equal(['subscribe', 'subscribe', 'unsubscribe']);
+      expect((await store.get(moved!.id))!.subscribeStatus).to.equal('verified');
+    });
+
+    it('stays at the old hub when the new one denies the subscription', async () => {
+      await build({ verifyWaitMs: 30, retryIntervalMs: 30 });
+      const record = await discovered();
+      advertised = { hub: other.url };
+      await subscriber.refreshSubscriptions();
+      await eventually(() => other.requests.length === 1, 'the request at the new hub');
+      const [moved] = (await subscriber.list({ hub: other.url })).items;
+
+      const denial = new URL(moved!.callbackUrl);
+      denial.searchParams.set('hub.mode', 'denied');
+      denial.searchParams.set('hub.topic', moved!.topic);
+      expect((await fetch(denial)).status).to.equal(200);
+      await queue.idle();
+
+      expect(modesFor(record)).to.deep.equal(['subscribe', 'subscribe']);
+      expect(await store.get(record.id)).to.include({ unsubscribeStatus: null });
+    });
+
+    it('does not move to a hub whose URL is too long to store, renewing here', async () => {
+      const record = await discovered();
+      advertised = { hub: `${other.url}?${'t'.repeat(600)}` };
+
+      await subscriber.refreshSubscriptions();
+      await queue.idle();
+
+      expect(other.requests).to.have.length(0);
+      expect(modesFor(record)).to.deep.equal(['subscribe', 'subscribe']);
+      expect((await subscriber.list()).items).to.have.length(1);
     });
 
     it('renews at the same hub when the topic still names it', async () => {
