@@ -638,9 +638,10 @@ export class Subscriber implements CallbackEndpoint {
     for (const declaration of declarations) {
       const handler = declaration.handler ?? this.settings.defaultHandler;
       try {
-        const existing = declaration.hub
-          ? await this.store.findByKey(declaration.hub, declaration.topic, handler)
-          : null;
+        // Stored as subscribe stores them: without the whitespace around.
+        const hub = typeof declaration.hub === 'string' ? declaration.hub.trim() : null;
+        const topic = typeof declaration.topic === 'string' ? declaration.topic.trim() : '';
+        const existing = hub ? await this.store.findByKey(hub, topic, handler) : null;
         if (existing) declared.add(existing.id);
         const blocked =
           existing &&

@@ -432,6 +432,24 @@ describe("subscriber lifecycle (the original project's cases, over real sockets)
     expect(() => createSubscriber(timeout)).to.throw('http.timeoutMs must be from 1 to');
   });
 
+  it('matches a static declaration with spaces around its URLs to its denied record', async () => {
+    const first = await subscriber.applyStaticSubscriptions([{ topic: TOPIC, hub: hub.url }]);
+    await queue.idle();
+    const [id] = first.created;
+    const record = (await subscriber.get(id!))!;
+    expect((await verify(record, { 'hub.mode': 'denied', 'hub.topic': TOPIC })).status).to.equal(
+      200,
+    );
+
+    const again = await subscriber.applyStaticSubscriptions([
+      { topic: ` ${TOPIC} `, hub: `\t${hub.url} ` },
+    ]);
+
+    expect(again.skipped).to.deep.equal([{ id, reason: 'denied' }]);
+    expect(again.resubscribed).to.deep.equal([]);
+    expect((await subscriber.get(id!))!.subscribeStatus).to.equal('denied');
+  });
+
   it('stores the topic and hub without the whitespace around them', async () => {
     const record = await subscribed({ topic: `  ${TOPIC}\t`, hub: ` ${hub.url} ` });
 
