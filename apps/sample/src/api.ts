@@ -59,7 +59,10 @@ export async function jsonErrors(ctx: Koa.Context, next: Koa.Next): Promise<void
       status === 413 ? 'too_large' : 'invalid_input',
       status === 413
         ? 'The request body is too large'
-        : 'Send a JSON object: { "topic", "hub"?, "leaseSeconds"?, "secret"? }',
+        : status === 415
+          ? `Unsupported Content-Encoding ${ctx.get('content-encoding')}: ` +
+            'send the body as is, or in gzip, deflate or br'
+          : 'Send a JSON object: { "topic", "hub"?, "leaseSeconds"?, "secret"? }',
     );
   }
 }

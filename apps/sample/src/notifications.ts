@@ -65,9 +65,13 @@ function deliveryKey(notification: Notification): string {
   return `${notification.subscription.id}:${notification.receivedAt.toISOString()}:${digest}`;
 }
 
+/** How many adds an instance makes between two cuts of the notifications table. */
+const PRUNE_EVERY = 100;
+
 /**
  * Notifications in a PostgreSQL table, so every instance of the sample shows the same list and
- * a delivery handled twice (a worker died before its job was marked done) is listed once.
+ * a delivery handled twice (a worker died before its job was marked done) is listed once. The
+ * table keeps about the newest `kept`: every hundredth add of an instance deletes the rest.
  */
 export class PostgresNotificationLog implements NotificationLog {
   readonly description: string;
@@ -79,6 +83,9 @@ export class PostgresNotificationLog implements NotificationLog {
   ) {
     this.description = `PostgreSQL table ${table} (shared by every instance)`;
   }
+
+  /** Adds since the table was last cut down to the newest `kept` rows. */
+  private addsSincePrune = 0;
 
   /** Create the table when missing. */
   static async open(pool: pg.Pool, table: string, kept: number): Promise<PostgresNotificationLog> {
@@ -124,7 +131,23 @@ export class PostgresNotificationLog implements NotificationLog {
         notification.receivedAt,
       ],
     );
+    // Cut the table down now and then, not on every add: it holds at most `kept` plus what
+    // each instance added since its last cut.
+    if (++this.addsSincePrune >= PRUNE_EVERY) {
+      this.addsSincePrune = 0;
+      await this.prune();
+    }
     return entry;
+  }
+
+  /** Delete every row but the newest `kept`. */
+  async prune(): Promise<void> {
+    await this.pool.query(
+      `DELETE FROM "${this.table}" WHERE delivery_key IN (
+         SELECT delivery_key FROM "${this.table}"
+          ORDER BY received_at DESC, stored_at DESC OFFSET $1)`,
+      [this.kept],
+    );
   }
 
   async newestFirst(): Promise<NotificationEntry[]> {

@@ -1,3 +1,5 @@
+import type { Notification } from '@websubsub/core';
+import { makeSubscription } from '@websubsub/core/testing';
 import { startTestHub, type TestHub } from '@websubsub/testing';
 import { expect } from 'chai';
 import pg from 'pg';
@@ -266,5 +268,31 @@ describe('replicas starting at once on an empty database (in-process, a pool eac
       result.status === 'rejected' ? [(result.reason as Error).message] : [],
     );
     expect(failures, 'replicas that could not start').to.deep.equal([]);
+  });
+
+  it('keep the notifications table to about the newest WEBSUBSUB_NOTIFICATIONS_KEPT', async () => {
+    const pool = new pg.Pool({ connectionString: SERVERS.DATABASE_URL, max: 1 });
+    pools.push(pool);
+    const log = await PostgresNotificationLog.open(pool, table, 10);
+    const subscription = makeSubscription();
+    const start = Date.parse('2026-12-01T00:00:00Z');
+    for (let index = 0; index < 250; index++) {
+      await log.add({
+        subscription,
+        topic: subscription.topic,
+        contentType: 'text/plain',
+        headers: {},
+        body: Buffer.from(`entry ${index}`),
+        receivedAt: new Date(start + index * 1000),
+      } as unknown as Notification);
+    }
+
+    const { rows } = await pool.query<{ count: string }>(`SELECT count(*) FROM "${table}"`);
+    // Cut at the 100th and 200th add: the newest 10 then, and the 50 added since.
+    expect(Number(rows[0]!.count)).to.equal(60);
+    const newest = await log.newestFirst();
+    expect(newest.map((entry) => entry.body)).to.deep.equal(
+      Array.from({ length: 10 }, (_, index) => `entry ${249 - index}`),
+    );
   });
 });

@@ -350,6 +350,20 @@ describe('sample JSON API: malformed requests', () => {
     });
   }
 
+  it('answers a Content-Encoding it cannot decode with 415, saying which it can', async () => {
+    const response = await fetch(`${api}/subscriptions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'content-encoding': 'zstd' },
+      body: '{"topic": "https://a.example/feed"}',
+    });
+    expect(response.status).to.equal(415);
+    const json = (await response.json()) as { error: { code: string; message: string } };
+    expect(json.error.code).to.equal('invalid_input');
+    expect(json.error.message).to.equal(
+      'Unsupported Content-Encoding zstd: send the body as is, or in gzip, deflate or br',
+    );
+  });
+
   it('answers a topic or hub too long to store with 400 and stores nothing', async () => {
     const long = `https://a.example/${'x'.repeat(3000)}`;
     for (const input of [
