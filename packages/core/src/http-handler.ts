@@ -141,10 +141,11 @@ export async function handleCallback(
 
     if (method === 'POST') return await acceptDelivery(context, record, request, body);
 
-    const query = parseQuery(queryStart === -1 ? '' : request.url.slice(queryStart + 1));
+    const raw = queryStart === -1 ? '' : request.url.slice(queryStart + 1);
+    const query = parseQuery(raw);
     if (!query.ok) return text(400, query.reason);
     const path = queryStart === -1 ? request.url : request.url.slice(0, queryStart);
-    const reached = { host: firstHeader(request.headers['host']), path };
+    const reached = { host: firstHeader(request.headers['host']), path, query: raw };
     return await answerVerification(context, record, query.params, reached);
   } catch (error) {
     context.logger.error({ error, subscriptionId: route.id }, 'Callback failed');

@@ -79,7 +79,7 @@ export async function answerVerification(
   if (topicValue === null || topicValue.text === null || topicValue.text === '') {
     return refuse(context, record, mode, 400, 'Missing hub.topic');
   }
-  const topic = topicValue.text;
+  const topic = unencodedTopic(topicValue.text, record.topic, reached.query) ?? topicValue.text;
 
   if (mode === 'denied') return recordDenial(context, record, topic, single('hub.reason'));
   if (mode !== 'subscribe' && mode !== 'unsubscribe') {
@@ -128,10 +128,28 @@ export async function answerVerification(
   return plain(200, challenge.bytes);
 }
 
-/** Where a verification arrived: the `Host` header and the path, as far as they are known. */
+/** Where a verification arrived: `Host`, path and raw query string, as far as they are known. */
 export interface ReachedAt {
   host?: string | undefined;
   path?: string;
+  query?: string;
+}
+
+/**
+ * A hub that puts the topic into the query string unencoded splits a topic with a query of its
+ * own at its first `&`: `hub.topic=https://x/feed?a=1&b=2` reads as `https://x/feed?a=1`. The
+ * record's topic, when the raw query carries it whole as the value of `hub.topic`.
+ */
+function unencodedTopic(parsed: string, expected: string, query: string | undefined) {
+  if (query === undefined || parsed === expected || !expected.startsWith(parsed)) return null;
+  const pair = `hub.topic=${expected}`;
+  for (let at = query.indexOf(pair); at !== -1; at = query.indexOf(pair, at + 1)) {
+    const end = at + pair.length;
+    if ((at === 0 || query[at - 1] === '&') && (end === query.length || query[end] === '&')) {
+      return expected;
+    }
+  }
+  return null;
 }
 
 /**

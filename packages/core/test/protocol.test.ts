@@ -155,6 +155,21 @@ describe('protocol details (issue 3), over real sockets', () => {
       });
     }
 
+    it('confirms a topic with a query of its own that the hub sent unencoded', async () => {
+      const topic = `${TOPIC}?a=1&b=2`;
+      const record = await pending({ topic });
+      for (const [query, status] of [
+        // Split at the wrong place, or another topic: still refused.
+        [`hub.mode=subscribe&hub.topic=${topic}x&hub.challenge=no&hub.lease_seconds=60`, 404],
+        [`hub.mode=subscribe&hub.topic=${TOPIC}?a=1&hub.challenge=no&hub.lease_seconds=60`, 404],
+        [`hub.mode=subscribe&hub.challenge=yes&hub.topic=${topic}&hub.lease_seconds=60`, 200],
+      ] as const) {
+        const answer = await rawGet(server.origin, target(record, query));
+        expect(answer.status, query).to.equal(status);
+      }
+      expect((await subscriber.get(record.id))!.subscribeStatus).to.equal('verified');
+    });
+
     it("leaves out a broken parameter that is not the protocol's, and confirms", async () => {
       const record = await pending();
       const query =
