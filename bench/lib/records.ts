@@ -22,7 +22,9 @@ export function verifiedRecord(
     hub: HUB,
     handler: HANDLER,
     callbackUrl: `${BASE_URL}/websub/${HANDLER}/${id}`,
+    retiredCallbackUrl: null,
     secret: SECRET,
+    previousSecret: null,
     leaseSeconds: 864_000,
     leaseExpiresAt: new Date(now.getTime() + 10 * 86_400_000),
     subscribeStatus: 'verified',
@@ -40,6 +42,7 @@ export function verifiedRecord(
     retryAt: null,
     static: false,
     discoveredFrom: null,
+    hubDiscovered: false,
     ...overrides,
   };
 }
