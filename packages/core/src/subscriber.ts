@@ -252,7 +252,11 @@ function checkUrl(given: unknown, name: string): string {
  */
 function secretStillSignedWith(existing: Subscription, secret: string | null): string | null {
   if (secret === null) return null;
-  const reachedHub = existing.lastSubscribeAt !== null || existing.leaseExpiresAt !== null;
+  // The hub took a request with the old secret: it verified one, or one is in flight or
+  // accepted. Not after a refusal or a request that never reached it.
+  const inFlight = ['requesting', 'verifying', 'verifyerror'].includes(existing.subscribeStatus);
+  const reachedHub =
+    existing.leaseExpiresAt !== null || (existing.lastSubscribeAt !== null && inFlight);
   // The empty string stands for "no secret": content then comes unsigned.
   const signer =
     existing.previousSecret ?? (reachedHub && !isEnded(existing) ? (existing.secret ?? '') : null);

@@ -309,6 +309,23 @@ describe("subscriber lifecycle (the original project's cases, over real sockets)
       expect(received).to.have.length(1);
     });
 
+    it('keeps nothing when the hub refused or never got the old secret', async () => {
+      hub.answer = { status: 400, body: 'no' };
+      expect((await subscribed()).subscribeStatus).to.equal('huberror');
+      hub.answer = { status: 202 };
+      const secured = await subscribed({ secret: 'first-secret' });
+      expect(secured.previousSecret).to.equal(null);
+      // Unsigned content is refused at once: the hub never had the subscription without one.
+      expect((await post(secured, {})).status).to.equal(403);
+
+      await hub.close();
+      const unreachable = await subscribed({ secret: 'second-secret' });
+      expect(unreachable.subscribeStatus).to.equal('connerror');
+      hub = await startRecordingHub();
+      // The first secret's request was accepted, so the hub may still verify and sign with it.
+      expect(unreachable.previousSecret).to.equal('first-secret');
+    });
+
     it('keeps nothing when the secret is unchanged or removed', async () => {
       const record = await subscribed({ secret: 'same' });
       expect((await verify(record, subscribeVerification('one'))).status).to.equal(200);
