@@ -174,9 +174,10 @@ export async function retireCallback(context: SubscriberContext, job: RetireJob)
   const { maxRetries, retryIntervalMs, retryBackoffMaxMs } = context.settings;
   if (transient && failures < maxRetries.hubErrors) {
     const backoff = Math.min(retryIntervalMs * 2 ** (failures - 1), retryBackoffMaxMs);
-    const retryAfter = outcome.kind === 'hub_error' ? (outcome.retryAfterMs ?? 0) : 0;
+    const retryAfter = outcome.kind === 'hub_error' ? outcome.retryAfterMs : null;
     const next: RetireJob = { subscriptionId: record.id, failures };
-    await context.queue.enqueue(JOBS.retire, next, { delayMs: Math.max(backoff, retryAfter) });
+    const delayMs = waitBeforeRetry(context, backoff, retryAfter);
+    await context.queue.enqueue(JOBS.retire, next, { delayMs });
     context.logger.warn({ ...fields, reason: outcome.reason, failures }, RETIRE_AGAIN);
     return;
   }
@@ -252,6 +253,19 @@ async function recordOutcome(
 }
 
 /**
+ * The wait before a retry: the backoff, or longer if the hub's `Retry-After` asks for it, but
+ * never longer than `retryBackoffMaxMs` (a hub asking for years must not stop upkeep).
+ */
+function waitBeforeRetry(
+  context: SubscriberContext,
+  backoffMs: number,
+  retryAfterMs: number | null,
+): number {
+  const longest = Math.max(backoffMs, context.settings.retryBackoffMaxMs);
+  return Math.min(Math.max(backoffMs, retryAfterMs ?? 0), longest);
+}
+
+/**
  * After the n-th failure of a kind: the first retry comes at the next sweep, each later one
  * waits about twice as long (±20 % jitter) up to the backoff cap; a hub's `Retry-After` pushes
  * it later still. At the kind's maximum the subscription is given up: no `retryAt`, logged once.
@@ -276,8 +290,9 @@ export async function scheduleRetry(
     return updated;
   }
 
-  const delay = backoffDelay(context, failures);
-  const retryAt = new Date(now + Math.max(delay, retryAfterMs ?? 0));
+  const retryAt = new Date(
+    now + waitBeforeRetry(context, backoffDelay(context, failures), retryAfterMs),
+  );
   const updated = await context.store.transition(record.id, { set: { retryAt } });
   if (updated) context.events.emit('retry:scheduled', { subscription: updated, retryAt });
   return updated;

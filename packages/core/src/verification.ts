@@ -137,11 +137,12 @@ export interface ReachedAt {
 
 /**
  * A hub that puts the topic into the query string unencoded splits a topic with a query of its
- * own at its first `&`: `hub.topic=https://x/feed?a=1&b=2` reads as `https://x/feed?a=1`. The
- * record's topic, when the raw query carries it whole as the value of `hub.topic`.
+ * own at its first `&` (`hub.topic=https://x/feed?a=1&b=2` reads as `https://x/feed?a=1`), and
+ * has its `%XX` and `+` decoded. The record's topic, when the raw query carries it verbatim as
+ * the value of `hub.topic`.
  */
 function unencodedTopic(parsed: string, expected: string, query: string | undefined) {
-  if (query === undefined || parsed === expected || !expected.startsWith(parsed)) return null;
+  if (query === undefined || parsed === expected) return null;
   const pair = `hub.topic=${expected}`;
   for (let at = query.indexOf(pair); at !== -1; at = query.indexOf(pair, at + 1)) {
     const end = at + pair.length;

@@ -155,7 +155,17 @@ describe('protocol details (issue 3), over real sockets', () => {
       });
     }
 
-    it('confirms a topic with a query of its own that the hub sent unencoded', async () => {
+    for (const own of ['?a=1&b=2', '?q=foo%20bar&fmt=atom', '?q=a+b&c=d', '?tag=c%2B%2B']) {
+      it(`confirms a topic with its own query ${own} that the hub sent unencoded`, async () => {
+        const topic = `${TOPIC}${own}`;
+        const record = await pending({ topic });
+        const query = `hub.mode=subscribe&hub.challenge=y&hub.topic=${topic}&hub.lease_seconds=9`;
+        expect((await rawGet(server.origin, target(record, query))).status).to.equal(200);
+        expect((await subscriber.get(record.id))!.subscribeStatus).to.equal('verified');
+      });
+    }
+
+    it('refuses an unencoded topic split at the wrong place, then confirms the whole', async () => {
       const topic = `${TOPIC}?a=1&b=2`;
       const record = await pending({ topic });
       for (const [query, status] of [

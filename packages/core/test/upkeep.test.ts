@@ -391,6 +391,17 @@ describe('upkeep: renewal and retries with a controllable clock', () => {
     expect(stored.retryAt!.getTime() - clock).to.equal(2 * HOUR);
   });
 
+  it('waits no longer than retryBackoffMaxMs, whatever Retry-After asks', async () => {
+    const retryAfter = { 'retry-after': '99999999999999999999' };
+    hub.answer = { status: 503, body: 'busy', headers: retryAfter };
+    const record = await subscriber.subscribe({ topic: 'https://a.example/years', hub: hub.url });
+    await queue.idle();
+
+    const stored = (await store.get(record.id))!;
+    expect(stored.subscribeStatus).to.equal('huberror');
+    expect(stored.retryAt!.getTime() - clock).to.equal(DAY);
+  });
+
   it('retries a requesting record whose job was lost, and a request never verified', async () => {
     const lost = await seed('https://a.example/lost', {
       subscribeStatus: 'requesting',
