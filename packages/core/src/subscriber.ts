@@ -284,15 +284,50 @@ function duration(
   return value;
 }
 
+/** A whole-number option from `min` to `max`. */
+function whole(
+  value: number | undefined,
+  name: string,
+  fallback: number,
+  min: number,
+  max: number,
+): number {
+  if (value === undefined) return fallback;
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new InvalidInputError(`${name} must be a whole number from ${min} to ${max}`);
+  }
+  return value;
+}
+
+/** Failures of each kind before upkeep gives up: ten unless set, each a whole number. */
+function maxRetriesOf(given: Partial<Record<SubscriptionCounter, number>>) {
+  const limits = { connectionErrors: 10, hubErrors: 10, verifyTimeouts: 10, verifyErrors: 10 };
+  for (const counter of Object.keys(limits) as SubscriptionCounter[]) {
+    limits[counter] = whole(given[counter], `maxRetries.${counter}`, 10, 0, 1_000_000);
+  }
+  return limits;
+}
+
+/** `defaultHub`: a hub URL like any other, stored with each record that falls back to it. */
+function defaultHub(value: string): string {
+  const hub = checkUrl(value, 'defaultHub');
+  checkLength(hub, 'hub', 'defaultHub');
+  return hub;
+}
+
+/** The longest handler name: with the longest topic and hub, it must fit a store's key. */
+const MAX_HANDLER_NAME = 100;
+
 function resolveSettings(options: SubscriberOptions): SubscriberSettings {
   const baseUrl = checkUrl(options.baseUrl, 'baseUrl').replace(/\/+$/, '');
   const callbackPath = normalisePath(options.callbackPath ?? '/websub');
 
   const handlers = new Map<string, { handle: NotificationHandler; path: string }>();
   for (const [name, definition] of Object.entries(options.handlers ?? {})) {
-    if (!/^[A-Za-z0-9._~-]+$/.test(name)) {
+    if (!/^[A-Za-z0-9._~-]+$/.test(name) || name.length > MAX_HANDLER_NAME) {
       throw new InvalidInputError(
-        `Handler name ${name} must be URL-safe (letters, digits, . _ ~ -)`,
+        `Handler name ${name.slice(0, 120)} must be URL-safe (letters, digits, . _ ~ -) ` +
+          `and at most ${MAX_HANDLER_NAME} characters`,
       );
     }
     const handle = typeof definition === 'function' ? definition : definition.handle;
@@ -313,15 +348,30 @@ function resolveSettings(options: SubscriberOptions): SubscriberSettings {
     callbackPath,
     handlers,
     defaultHandler,
-    defaultHub: options.defaultHub ? checkUrl(options.defaultHub, 'defaultHub') : null,
-    leaseSeconds: options.leaseSeconds ?? null,
+    defaultHub: options.defaultHub ? defaultHub(options.defaultHub) : null,
+    leaseSeconds:
+      options.leaseSeconds === undefined || options.leaseSeconds === null
+        ? null
+        : whole(options.leaseSeconds, 'leaseSeconds', 0, 1, MAX_LEASE_SECONDS),
     http: { ...options.http, timeoutMs },
     hubHttp: { ...options.http, timeoutMs: hubTimeoutMs },
-    maxBodyBytes: options.maxBodyBytes ?? 4 * 1024 * 1024,
-    maxChallengeBytes: options.maxChallengeBytes ?? 2048,
+    maxBodyBytes: whole(options.maxBodyBytes, 'maxBodyBytes', 4 * 1024 * 1024, 1, 2 ** 30),
+    maxChallengeBytes: whole(options.maxChallengeBytes, 'maxChallengeBytes', 2048, 1, 2 ** 20),
     verifyWaitMs: duration(options.verifyWaitMs, 'verifyWaitMs', 60 * SECOND),
-    assumedLeaseSeconds: options.assumedLeaseSeconds ?? 86_400,
-    maxLeaseSeconds: options.maxLeaseSeconds ?? 365 * 86_400,
+    assumedLeaseSeconds: whole(
+      options.assumedLeaseSeconds,
+      'assumedLeaseSeconds',
+      86_400,
+      1,
+      MAX_SPAN_MS / 1000,
+    ),
+    maxLeaseSeconds: whole(
+      options.maxLeaseSeconds,
+      'maxLeaseSeconds',
+      365 * 86_400,
+      1,
+      MAX_SPAN_MS / 1000,
+    ),
     lockTtlMs: duration(
       options.lockTtlMs,
       'lockTtlMs',
@@ -333,15 +383,9 @@ function resolveSettings(options: SubscriberOptions): SubscriberSettings {
     renewBeforeMs: duration(options.renewBeforeMs, 'renewBeforeMs', DAY, span),
     retryIntervalMs,
     retryBackoffMaxMs: duration(options.retryBackoffMaxMs, 'retryBackoffMaxMs', DAY, span),
-    maxRetries: {
-      connectionErrors: 10,
-      hubErrors: 10,
-      verifyTimeouts: 10,
-      verifyErrors: 10,
-      ...options.maxRetries,
-    },
-    sweepPageSize: options.sweepPageSize ?? 500,
-    sweepConcurrency: Math.max(1, Math.floor(options.sweepConcurrency ?? 8)),
+    maxRetries: maxRetriesOf(options.maxRetries ?? {}),
+    sweepPageSize: whole(options.sweepPageSize, 'sweepPageSize', 500, 1, 10_000),
+    sweepConcurrency: whole(options.sweepConcurrency, 'sweepConcurrency', 8, 1, 1000),
     handlerTimeoutMs: duration(options.handlerTimeoutMs, 'handlerTimeoutMs', 600_000, { min: 0 }),
     dedupeWindowMs: duration(options.dedupeWindowMs, 'dedupeWindowMs', 0, span),
   };
@@ -378,8 +422,11 @@ export class Subscriber implements CallbackEndpoint {
     this.logger = options.logger ?? silentLogger;
     this.upkeep = options.upkeep ?? true;
     this.deliveryRetry = {
-      attempts: options.deliveryAttempts ?? 5,
-      backoffMs: options.deliveryBackoffMs ?? 2000,
+      attempts: whole(options.deliveryAttempts, 'deliveryAttempts', 5, 1, 1000),
+      backoffMs: duration(options.deliveryBackoffMs, 'deliveryBackoffMs', 2000, {
+        min: 0,
+        max: MAX_SPAN_MS,
+      }),
     };
     this.events = new SubscriberEventEmitter((error) =>
       this.logger.error({ error }, 'A subscriber event listener threw'),

@@ -467,6 +467,28 @@ describe("subscriber lifecycle (the original project's cases, over real sockets)
     expect((await subscriber.get(id!))!.subscribeStatus).to.equal('denied');
   });
 
+  it('refuses numeric options that are not whole numbers in range, naming them', () => {
+    const base = { baseUrl: server.origin, handlers: { news: () => undefined } };
+    const long = `${hub.url}?${'t'.repeat(600)}`;
+    for (const [options, message] of [
+      [{ maxLeaseSeconds: Number.NaN }, 'maxLeaseSeconds must be a whole number from 1 to'],
+      [{ assumedLeaseSeconds: -1 }, 'assumedLeaseSeconds must be a whole number from 1 to'],
+      [{ leaseSeconds: 1.5 }, 'leaseSeconds must be a whole number from 1 to 2147483647'],
+      [{ sweepConcurrency: Number.NaN }, 'sweepConcurrency must be a whole number from 1 to'],
+      [{ sweepPageSize: 0 }, 'sweepPageSize must be a whole number from 1 to 10000'],
+      [{ deliveryAttempts: 0.5 }, 'deliveryAttempts must be a whole number from 1 to 1000'],
+      [{ deliveryBackoffMs: 1e300 }, 'deliveryBackoffMs must be from 0 to 315360000000 ms'],
+      [{ maxRetries: { hubErrors: -1 } }, 'maxRetries.hubErrors must be a whole number from 0'],
+      [{ maxBodyBytes: 0 }, 'maxBodyBytes must be a whole number from 1 to'],
+      [{ defaultHub: long }, 'defaultHub is 6'],
+      [{ handlers: { ['h'.repeat(101)]: () => undefined } }, 'and at most 100 characters'],
+    ] as const) {
+      expect(() => createSubscriber({ ...base, ...options }), message)
+        .to.throw(message)
+        .with.property('code', 'invalid_input');
+    }
+  });
+
   it('stores the topic and hub without the whitespace around them', async () => {
     const record = await subscribed({ topic: `  ${TOPIC}\t`, hub: ` ${hub.url} ` });
 
