@@ -911,7 +911,8 @@ export class Subscriber implements CallbackEndpoint {
    */
   private async renewDiscovered(id: string): Promise<void> {
     const record = await this.store.get(id);
-    if (!record) return;
+    // Unsubscribed (or denied) since the sweep marked it: nothing to renew or move.
+    if (!record || record.unsubscribeStatus !== null || isEnded(record)) return;
 
     const url = record.discoveredFrom ?? record.topic;
     const found = await this.resolveHubs({ topic: url }).catch((error: unknown) => {
@@ -928,6 +929,13 @@ export class Subscriber implements CallbackEndpoint {
       checkLength(hub, 'hub', 'The hub the topic names now');
     } catch (error) {
       this.logger.warn({ subscriptionId: id, error }, 'Not moving; renewing at the same hub');
+      return sendRequest(this.context, id, 'subscribe');
+    }
+    // A new hub that denied the subscription, or one ended there, is not asked again.
+    const there = await this.store.findByKey(hub, found.topic, record.handler);
+    if (there && (isEnded(there) || there.unsubscribeStatus !== null)) {
+      const fields = { subscriptionId: id, to: there.id, toHub: hub };
+      this.logger.warn(fields, 'The topic names a hub that denied or ended it: staying here');
       return sendRequest(this.context, id, 'subscribe');
     }
 
@@ -978,8 +986,17 @@ export class Subscriber implements CallbackEndpoint {
       this.store.get(job.subscriptionId),
       this.store.get(job.to),
     ]);
-    if (!from || from.unsubscribeStatus !== null) return;
+    if (!from) return;
     const fields = { subscriptionId: from.id, to: job.to };
+    if (from.unsubscribeStatus !== null) {
+      // Unsubscribed while the move was under way: the new one, still pending, goes too.
+      const pending = to && to.unsubscribeStatus === null && !isEnded(to);
+      if (pending && to.subscribeStatus !== 'verified') {
+        this.logger.info(fields, 'Unsubscribed during its move: ending the new one too');
+        await this.unsubscribe(to.id);
+      }
+      return;
+    }
     if (to && to.subscribeStatus === 'verified' && to.unsubscribeStatus === null) {
       this.logger.info(fields, 'The new hub verified the subscription: leaving the old one');
       await this.unsubscribe(from.id);

@@ -238,6 +238,34 @@ describe('upkeep: renewal and retries with a controllable clock', () => {
 
       expect(modesFor(record)).to.deep.equal(['subscribe', 'subscribe']);
       expect(await store.get(record.id)).to.include({ unsubscribeStatus: null });
+
+      // The next renewal here does not ask the hub that denied again.
+      const moves: unknown[] = [];
+      subscriber.on('subscription:moved', (move) => void moves.push(move));
+      const due = { subscribeStatus: 'verified' as const, leaseExpiresAt: new Date(START + HOUR) };
+      await store.transition(record.id, { set: due });
+      await subscriber.refreshSubscriptions();
+      await queue.idle();
+      expect(other.requests).to.have.length(1);
+      expect(moves).to.deep.equal([]);
+      expect(modesFor(record)).to.deep.equal(['subscribe', 'subscribe', 'subscribe']);
+      expect((await store.get(moved!.id))!.subscribeStatus).to.equal('denied');
+    });
+
+    it('ends the new subscription too when the old one is unsubscribed mid-move', async () => {
+      await build({ verifyWaitMs: 30, retryIntervalMs: 30 });
+      const record = await discovered();
+      advertised = { hub: other.url };
+      await subscriber.refreshSubscriptions();
+      await eventually(() => other.requests.length === 1, 'the request at the new hub');
+      const [moved] = (await subscriber.list({ hub: other.url })).items;
+
+      await subscriber.unsubscribe(record.id);
+      await eventually(() => other.requests.length === 2, 'the unsubscribe at the new hub');
+
+      expect(other.requests[1]!.params.get('hub.mode')).to.equal('unsubscribe');
+      expect(other.requests[1]!.params.get('hub.callback')).to.equal(moved!.callbackUrl);
+      expect((await store.get(moved!.id))!.unsubscribeStatus).to.not.equal(null);
     });
 
     it('does not move to a hub whose URL is too long to store, renewing here', async () => {
