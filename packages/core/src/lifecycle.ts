@@ -93,12 +93,14 @@ async function prepare(
 
   if (mode === 'unsubscribe') {
     // The hub knows the subscription by the callback URL it verified: ending it under a new
-    // one would end nothing.
+    // one would end nothing. When the new URL was never verified, that is the old one.
+    const known = record.subscribeStatus === 'verified' ? null : record.retiredCallbackUrl;
+    const back = known === null ? {} : { callbackUrl: known, retiredCallbackUrl: null };
     return context.store.transition(record.id, {
       when: {
         unsubscribeStatus: ['requesting', 'connerror', 'huberror', 'verifying', 'verifyerror'],
       },
-      set: { unsubscribeStatus: 'requesting', lastUnsubscribeAt: now, retryAt },
+      set: { unsubscribeStatus: 'requesting', lastUnsubscribeAt: now, retryAt, ...back },
     });
   }
 

@@ -164,7 +164,8 @@ function isForRetired(record: Subscription, reached: ReachedAt): boolean {
   if (record.retiredCallbackUrl === null || record.subscribeStatus !== 'verified') return false;
   const current = new URL(record.callbackUrl);
   const retired = new URL(record.retiredCallbackUrl);
-  const host = reached.host?.toLowerCase();
+  // `example.org.` names the same host as `example.org`.
+  const host = reached.host?.toLowerCase().replace(/\.(?=:\d+$|$)/, '');
   if (host !== undefined && host === current.host && host !== retired.host) return false;
   const path = reached.path;
   return !(path !== undefined && path === current.pathname && path !== retired.pathname);
@@ -220,7 +221,13 @@ async function confirm(
   if (mode === 'unsubscribe') {
     return context.store.transition(record.id, {
       when,
-      set: { unsubscribeStatus: 'verified', retryAt: null, lastError: null },
+      // Content for an old callback URL is answered 410 Gone from now on, which ends it too.
+      set: {
+        unsubscribeStatus: 'verified',
+        retryAt: null,
+        lastError: null,
+        retiredCallbackUrl: null,
+      },
     });
   }
 

@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { get } from 'node:http';
 
 import {
   createMemoryQueue,
@@ -554,6 +555,21 @@ describe('upkeep: renewal and retries with a controllable clock', () => {
 
       // One that plainly reached the current URL is not the old one's end.
       expect((await unsubscribeAt(current, record.topic, 'not-this')).status).to.equal(404);
+      // Also when its Host ends with the root's dot.
+      const target = new URL(current);
+      target.search = new URLSearchParams({
+        'hub.mode': 'unsubscribe',
+        'hub.topic': record.topic,
+        'hub.challenge': 'dotted',
+      }).toString();
+      const dotted = await new Promise<number>((resolve, reject) => {
+        const headers = { host: `${target.hostname}.:${target.port}` };
+        get(target, { headers }, (response) => {
+          response.resume();
+          resolve(response.statusCode ?? 0);
+        }).on('error', reject);
+      });
+      expect(dotted).to.equal(404);
       expect((await store.get(record.id))!.retiredCallbackUrl).to.equal(old);
       const answer = await unsubscribeAt(old, record.topic, 'bye-old');
       expect(answer.status).to.equal(200);
@@ -644,6 +660,23 @@ describe('upkeep: renewal and retries with a controllable clock', () => {
       expect(modes().at(-1)).to.deep.equal(['unsubscribe', old]);
       const answer = await unsubscribeAt(old, record.topic, 'bye');
       expect(answer.status).to.equal(200);
+      expect((await store.get(record.id))!.unsubscribeStatus).to.equal('verified');
+    });
+
+    it('unsubscribes the old URL when the new one was never verified', async () => {
+      const { record, old } = await movedRecord('https://a.example/moved-then-left');
+      hub.answer = { status: 500, body: 'down' };
+      await subscriber.handleUrlChanges();
+      await queue.idle();
+      expect((await store.get(record.id))!.subscribeStatus).to.equal('huberror');
+
+      hub.answer = { status: 202 };
+      await subscriber.unsubscribe(record.id);
+      await queue.idle();
+
+      expect(modes().at(-1)).to.deep.equal(['unsubscribe', old]);
+      expect(await store.get(record.id)).to.include({ callbackUrl: old, retiredCallbackUrl: null });
+      expect((await unsubscribeAt(old, record.topic, 'bye')).status).to.equal(200);
       expect((await store.get(record.id))!.unsubscribeStatus).to.equal('verified');
     });
 
