@@ -7,7 +7,7 @@ import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { skipUnlessCi } from '@websubsub/core/testing';
+import { sharedFixturesDir, skipUnlessCi } from '@websubsub/core/testing';
 import {
   createNodeListener,
   createSubscriber,
@@ -22,9 +22,7 @@ import pg from 'pg';
 export const BIN = fileURLToPath(new URL('../src/bin.ts', import.meta.url));
 
 /** Where the real-world fixtures live. */
-export const FIXTURES =
-  process.env['WEBSUB_FIXTURES'] ??
-  fileURLToPath(new URL('../../../../shared/fixtures', import.meta.url));
+export const FIXTURES = sharedFixturesDir();
 
 /** The server the tests use; pg takes a missing user from PGUSER or USER, so name one. */
 export const DATABASE_URL = ((): string => {

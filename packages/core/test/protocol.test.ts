@@ -1,8 +1,7 @@
 import { createServer, request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 
 import { startTestHub, type TestHub } from '@websubsub/testing';
 import { expect } from 'chai';
@@ -17,10 +16,11 @@ import {
   type SubscriberOptions,
   type Subscription,
 } from '../src/index.js';
+import { sharedFixturesDir } from '../src/testing/index.js';
 import { startCallbackServer, type CallbackServer } from './helpers/callback-server.js';
 import { startRecordingHub, type RecordingHub } from './helpers/recording-hub.js';
 
-const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), '../../../../shared/fixtures');
+const FIXTURES = sharedFixturesDir();
 const TOPIC = 'https://publisher.example.com/feed.xml';
 
 /** Send a GET with a raw, unnormalised request target (fetch would re-encode it). */

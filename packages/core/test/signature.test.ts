@@ -1,15 +1,12 @@
 import { readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 
 import { expect } from 'chai';
 
 import { signBody, verifySignature } from '../src/index.js';
+import { sharedFixturesDir } from '../src/testing/index.js';
 
-const FIXTURES = join(
-  dirname(fileURLToPath(import.meta.url)),
-  '../../../../shared/fixtures/notifications',
-);
+const FIXTURES = join(sharedFixturesDir(), 'notifications');
 const fixture = (name: string, part: string) => readFileSync(join(FIXTURES, `${name}.${part}`));
 
 /** The `X-Hub-Signature` a real hub sent with a fixture delivery. */

@@ -117,28 +117,35 @@ class CurrentEndpoint implements MountableEndpoint {
   }
 }
 
-function findFixtures(given: string | undefined): string | null {
+/**
+ * The directory of the shared real-world fixtures (feeds, pages, signed deliveries, and the
+ * `cases.json` that lists them): the one given, else `WEBSUB_FIXTURES`, else the nearest
+ * `shared/fixtures` above the working directory. Throws, saying where it looked, when none
+ * holds a `cases.json`.
+ */
+export function sharedFixturesDir(given?: string): string {
   const explicit = given ?? process.env['WEBSUB_FIXTURES'];
-  if (explicit !== undefined) return explicit;
-
-  for (let dir = process.cwd(); ; dir = path.dirname(dir)) {
-    const candidate = path.join(dir, 'shared', 'fixtures');
-    if (existsSync(path.join(candidate, 'cases.json'))) return candidate;
-    if (path.dirname(dir) === dir) return null;
+  let dir: string | null = explicit ?? null;
+  for (let at = process.cwd(); dir === null; at = path.dirname(at)) {
+    const candidate = path.join(at, 'shared', 'fixtures');
+    if (existsSync(path.join(candidate, 'cases.json'))) dir = candidate;
+    else if (path.dirname(at) === at) break;
   }
+  if (dir === null || !existsSync(path.join(dir, 'cases.json'))) {
+    const where = dir ?? `any shared/fixtures above ${process.cwd()}`;
+    throw new InvalidInputError(
+      `No shared fixtures (cases.json) in ${where}: set WEBSUB_FIXTURES to their directory`,
+    );
+  }
+  return dir;
 }
 
 /**
- * The notification fixtures listed in `cases.json` of the shared fixtures directory (given,
- * else `WEBSUB_FIXTURES`, else the nearest `shared/fixtures` above the working directory).
- * Throws when there is none, saying where it looked.
+ * The notification fixtures listed in `cases.json` of the shared fixtures directory (see
+ * `sharedFixturesDir`). Throws when there is none, saying where it looked.
  */
 export function notificationFixtures(fixturesDir?: string): NotificationFixture[] {
-  const dir = findFixtures(fixturesDir);
-  if (dir === null || !existsSync(path.join(dir, 'cases.json'))) {
-    const where = dir ?? `every shared/fixtures above ${process.cwd()}`;
-    throw new InvalidInputError(`No shared fixtures in ${where}; set WEBSUB_FIXTURES`);
-  }
+  const dir = sharedFixturesDir(fixturesDir);
 
   const cases = JSON.parse(readFileSync(path.join(dir, 'cases.json'), 'utf8')) as {
     notifications: Array<{ name: string }>;

@@ -1,13 +1,11 @@
 import { readFileSync } from 'node:fs';
 import type { ServerResponse } from 'node:http';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 
-/** The shared fixtures, beside the repository: /work/main/../shared/fixtures. */
-export const FIXTURES_DIR = resolve(
-  dirname(fileURLToPath(import.meta.url)),
-  '../../../../../shared/fixtures',
-);
+import { sharedFixturesDir } from '../../src/testing/index.js';
+
+/** The shared fixtures: beside the repository, or where WEBSUB_FIXTURES says. */
+export const FIXTURES_DIR = sharedFixturesDir();
 
 /** One discovery expectation from cases.json. */
 export interface DiscoveryCase {

@@ -1,14 +1,20 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 
 /**
- * Where the shared real-world fixtures live (`shared/` beside the repository); override with
- * WEBSUB_FIXTURES.
+ * Where the shared real-world fixtures live: WEBSUB_FIXTURES, else the nearest
+ * `shared/fixtures` above the working directory (beside the repository). This package does
+ * not depend on core, whose `sharedFixturesDir` looks the same way.
  */
-export const FIXTURES_DIR =
-  process.env.WEBSUB_FIXTURES ??
-  path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../../../shared/fixtures');
+export const FIXTURES_DIR = ((): string => {
+  const given = process.env.WEBSUB_FIXTURES;
+  if (given !== undefined) return given;
+  for (let dir = process.cwd(); path.dirname(dir) !== dir; dir = path.dirname(dir)) {
+    const candidate = path.join(dir, 'shared', 'fixtures');
+    if (existsSync(path.join(candidate, 'cases.json'))) return candidate;
+  }
+  throw new Error(`No shared/fixtures above ${process.cwd()}: set WEBSUB_FIXTURES`);
+})();
 
 /** A fixture's raw header lines as (name, value) pairs, in wire order. */
 export function fixtureHeaders(file: string): Array<[string, string]> {
