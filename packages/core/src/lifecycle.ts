@@ -316,10 +316,12 @@ const COUNTER_NAMES: Record<SubscriptionCounter, string> = {
   verifyErrors: 'verification errors',
 };
 
-/** Has upkeep given up on this record (a failed state with nothing scheduled)? */
+/**
+ * Has upkeep given up on this record? Every state but the final ones (verified, denied) carries
+ * a `retryAt` while upkeep still looks after it: one without is left for a person, whether it
+ * failed (`huberror`, ...) or waited in vain for the hub's verification (`verifying`).
+ */
 export function hasGivenUp(record: Subscription): boolean {
-  const failed = ['connerror', 'huberror', 'verifyerror'];
-  const unsubscribing = record.unsubscribeStatus;
-  if (unsubscribing !== null) return failed.includes(unsubscribing) && record.retryAt === null;
-  return failed.includes(record.subscribeStatus) && record.retryAt === null;
+  const status = record.unsubscribeStatus ?? record.subscribeStatus;
+  return status !== 'verified' && status !== 'denied' && record.retryAt === null;
 }

@@ -931,11 +931,16 @@ export class Subscriber implements CallbackEndpoint {
       this.logger.warn({ subscriptionId: id, error }, 'Not moving; renewing at the same hub');
       return sendRequest(this.context, id, 'subscribe');
     }
-    // A new hub that denied the subscription, or one ended there, is not asked again.
+    // A hub that denied the subscription is not asked again, nor one still ending it; one
+    // that ended it (an earlier move away, say) is, when the publisher names it again.
     const there = await this.store.findByKey(hub, found.topic, record.handler);
-    if (there && (isEnded(there) || there.unsubscribeStatus !== null)) {
+    const leaving = there !== null && there.unsubscribeStatus !== null;
+    if (
+      there?.subscribeStatus === 'denied' ||
+      (leaving && there.unsubscribeStatus !== 'verified')
+    ) {
       const fields = { subscriptionId: id, to: there.id, toHub: hub };
-      this.logger.warn(fields, 'The topic names a hub that denied or ended it: staying here');
+      this.logger.warn(fields, 'The topic names a hub that denied or is ending it: staying here');
       return sendRequest(this.context, id, 'subscribe');
     }
 

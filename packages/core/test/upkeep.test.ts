@@ -5,6 +5,7 @@ import {
   createMemoryQueue,
   createMemoryStore,
   createSubscriber,
+  hasGivenUp,
   type MemoryQueue,
   type MemoryStore,
   type Subscriber,
@@ -253,6 +254,35 @@ describe('upkeep: renewal and retries with a controllable clock', () => {
       expect((await store.get(moved!.id))!.subscribeStatus).to.equal('denied');
     });
 
+    it('follows the publisher back to the hub it left', async () => {
+      await build({ verifyWaitMs: 30, retryIntervalMs: 30 });
+      const record = await discovered();
+      advertised = { hub: other.url };
+      await subscriber.refreshSubscriptions();
+      await eventually(() => other.requests.length === 1, 'the request at the new hub');
+      const [moved] = (await subscriber.list({ hub: other.url })).items;
+      await grant(moved!, 86_400);
+      await eventually(() => modesFor(record).length === 3, 'the unsubscribe here');
+      await store.transition(record.id, { set: { unsubscribeStatus: 'verified' } });
+
+      advertised = { hub: hub.url };
+      const due = { leaseExpiresAt: new Date(START + HOUR) };
+      await store.transition(moved!.id, { set: due });
+      await subscriber.refreshSubscriptions();
+      await eventually(() => modesFor(record).length === 4, 'the subscribe here again');
+
+      expect(modesFor(record)).to.deep.equal([
+        'subscribe',
+        'subscribe',
+        'unsubscribe',
+        'subscribe',
+      ]);
+      expect(await store.get(record.id)).to.include({
+        unsubscribeStatus: null,
+        subscribeStatus: 'verifying',
+      });
+    });
+
     it('ends the new subscription too when the old one is unsubscribed mid-move', async () => {
       await build({ verifyWaitMs: 30, retryIntervalMs: 30 });
       const record = await discovered();
@@ -378,6 +408,10 @@ describe('upkeep: renewal and retries with a controllable clock', () => {
     expect(gaps[2]! - wait).to.be.within(0.8 * 4 * interval, 1.2 * 4 * interval);
     expect(current.verifyTimeouts).to.equal(4);
     expect(current.lastError).to.match(/^Gave up after 4 /);
+    // Left waiting for a verification that never comes: reported as given up all the same.
+    expect(hasGivenUp(current)).to.equal(true);
+    const health = await subscriber.checkHealth();
+    expect(health.gaveUp.map(({ id }) => id)).to.deep.equal([record.id]);
   });
 
   it('retries a request never verified at once when asked, whatever its backoff', async () => {
