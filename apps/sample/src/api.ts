@@ -74,6 +74,9 @@ export async function jsonErrors(ctx: Koa.Context, next: Koa.Next): Promise<void
 export function parseJsonBody(): Koa.Middleware {
   const parse = bodyParser({ enableTypes: ['json'], encoding: 'utf-8' });
   return async (ctx, next) => {
+    // Content codings are case-insensitive; the decompressor only knows them in lower case.
+    const encoding = ctx.request.headers['content-encoding'];
+    if (encoding !== undefined) ctx.request.headers['content-encoding'] = encoding.toLowerCase();
     try {
       await parse(ctx, async () => undefined);
     } catch (error) {

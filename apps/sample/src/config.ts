@@ -79,8 +79,9 @@ function flag(env: NodeJS.ProcessEnv, name: string, fallback: boolean): boolean 
 function count(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
   const raw = env[name];
   if (raw === undefined || raw.trim() === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < 0) {
+  // Digits only: Number() would also take 0x1F91, 1e3 and 0b11.
+  const value = /^\s*\d+\s*$/.test(raw) ? Number(raw) : Number.NaN;
+  if (!Number.isSafeInteger(value)) {
     throw new ConfigError(`${name} must be a whole number, got ${JSON.stringify(raw)}`);
   }
   return value;
@@ -142,6 +143,10 @@ function token(env: NodeJS.ProcessEnv): string | null {
 export function readConfig(env: NodeJS.ProcessEnv = process.env): SampleConfig {
   const port = count(env, 'PORT', 3000);
   if (port > 65_535) throw new ConfigError(`PORT must be from 0 to 65535, got ${port}`);
+  if (port === 0 && text(env, 'SITE_URL') === null) {
+    // Hubs could not reach callbacks built from a port chosen at random.
+    throw new ConfigError('PORT=0 (any free port) needs SITE_URL, the address hubs reach');
+  }
   return {
     port,
     siteUrl: text(env, 'SITE_URL') ?? `http://localhost:${port}`,

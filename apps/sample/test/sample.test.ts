@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { gzipSync } from 'node:zlib';
 
 import { silentLogger } from '@websubsub/core';
 import { startTestHub, type TestHub } from '@websubsub/testing';
@@ -336,6 +337,19 @@ describe('sample JSON API: malformed requests', () => {
     });
   }
 
+  it('takes a content coding in any case, as HTTP says', async () => {
+    const body = gzipSync('{"topic": "not a url"}');
+    const response = await fetch(`${api}/subscriptions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'content-encoding': 'GZIP' },
+      body,
+    });
+    // Decompressed and read: the topic itself is what is refused.
+    expect(response.status).to.equal(400);
+    const json = (await response.json()) as { error: { code: string; message: string } };
+    expect(json.error.message).to.match(/^topic is not an absolute URL/);
+  });
+
   for (const encoding of ['gzip', 'deflate', 'br']) {
     it(`answers a ${encoding} body that does not decompress with 400 invalid_input`, async () => {
       const response = await fetch(`${api}/subscriptions`, {
@@ -429,10 +443,12 @@ describe('sample configuration: yes/no values and timer intervals', () => {
   }
 
   it('names PORT when it is not a port number', () => {
-    for (const port of ['99999', '-1', '80.5', 'http']) {
+    for (const port of ['99999', '-1', '80.5', 'http', '0x1F91', '1e3']) {
       expect(() => readConfig({ PORT: port }), port).to.throw(ConfigError, /^PORT must be/);
     }
-    expect(readConfig({ PORT: '0' }).port).to.equal(0);
+    expect(() => readConfig({ PORT: '0' })).to.throw(ConfigError, /PORT=0 .* needs SITE_URL/);
+    expect(readConfig({ PORT: '0', SITE_URL: 'https://subscriber.example' }).port).to.equal(0);
+    expect(readConfig({ PORT: ' 8081 ' }).port).to.equal(8081);
   });
 
   it('refuses a yes/no value it cannot read rather than taking it as false', () => {

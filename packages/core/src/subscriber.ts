@@ -342,6 +342,9 @@ function resolveSettings(options: SubscriberOptions): SubscriberSettings {
   const hubTimeoutMs = duration(options.hubTimeoutMs, 'hubTimeoutMs', 30 * SECOND);
   const retryIntervalMs = duration(options.retryIntervalMs, 'retryIntervalMs', 600 * SECOND);
   const timeoutMs = duration(options.http?.timeoutMs, 'http.timeoutMs', 15 * SECOND);
+  // Checked only when given; the HTTP client has its own defaults.
+  whole(options.http?.maxRedirects, 'http.maxRedirects', 0, 0, 100);
+  whole(options.http?.maxResponseBytes, 'http.maxResponseBytes', 1, 1, 2 ** 30);
   const span = { min: 0, max: MAX_SPAN_MS };
   return {
     baseUrl,

@@ -480,6 +480,8 @@ describe("subscriber lifecycle (the original project's cases, over real sockets)
       [{ deliveryBackoffMs: 1e300 }, 'deliveryBackoffMs must be from 0 to 315360000000 ms'],
       [{ maxRetries: { hubErrors: -1 } }, 'maxRetries.hubErrors must be a whole number from 0'],
       [{ maxBodyBytes: 0 }, 'maxBodyBytes must be a whole number from 1 to'],
+      [{ http: { maxRedirects: Number.NaN } }, 'http.maxRedirects must be a whole number from 0'],
+      [{ http: { maxResponseBytes: -1 } }, 'http.maxResponseBytes must be a whole number from 1'],
       [{ defaultHub: long }, 'defaultHub is 6'],
       [{ handlers: { ['h'.repeat(101)]: () => undefined } }, 'and at most 100 characters'],
     ] as const) {
