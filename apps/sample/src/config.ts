@@ -49,6 +49,8 @@ export class ConfigError extends Error {}
 
 /** The longest interval a Node.js timer can wait (2^31 - 1 ms), in seconds: about 24.8 days. */
 const MAX_TIMER_SECONDS = 2_147_483;
+/** The most failures of a kind upkeep may be told to ride out (core's own bound). */
+const MAX_RETRIES = 1_000_000;
 /** Ten years, in seconds: the most a window or backoff cap added to dates may be. */
 const MAX_SPAN_SECONDS = 315_360_000;
 
@@ -56,9 +58,10 @@ function seconds(env: NodeJS.ProcessEnv, name: string, fallback: number, max = I
   const raw = env[name];
   if (raw === undefined || raw.trim() === '') return fallback;
   const value = Number(raw);
-  if (!Number.isFinite(value) || value <= 0) {
+  // Whole milliseconds at least: the options these become are in milliseconds.
+  if (!Number.isFinite(value) || value < 0.001) {
     throw new ConfigError(
-      `${name} must be a positive number of seconds, got ${JSON.stringify(raw)}`,
+      `${name} must be a number of seconds from 0.001, got ${JSON.stringify(raw)}`,
     );
   }
   if (value > max) {
@@ -76,13 +79,19 @@ function flag(env: NodeJS.ProcessEnv, name: string, fallback: boolean): boolean 
   throw new ConfigError(`${name} must be true or false, got ${JSON.stringify(env[name])}`);
 }
 
-function count(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+function count(
+  env: NodeJS.ProcessEnv,
+  name: string,
+  fallback: number,
+  max = Number.MAX_SAFE_INTEGER,
+): number {
   const raw = env[name];
   if (raw === undefined || raw.trim() === '') return fallback;
   // Digits only: Number() would also take 0x1F91, 1e3 and 0b11.
   const value = /^\s*\d+\s*$/.test(raw) ? Number(raw) : Number.NaN;
-  if (!Number.isSafeInteger(value)) {
-    throw new ConfigError(`${name} must be a whole number, got ${JSON.stringify(raw)}`);
+  if (!Number.isSafeInteger(value) || value > max) {
+    const range = max === Number.MAX_SAFE_INTEGER ? '' : ` from 0 to ${max}`;
+    throw new ConfigError(`${name} must be a whole number${range}, got ${JSON.stringify(raw)}`);
   }
   return value;
 }
@@ -169,10 +178,10 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): SampleConfig {
     verifyWaitTime: seconds(env, 'WEBSUBSUB_VERIFY_WAIT_TIME', 60, MAX_TIMER_SECONDS),
     retryBackoffMax: seconds(env, 'WEBSUBSUB_RETRY_BACKOFF_MAX', 86_400, MAX_SPAN_SECONDS),
     hubTimeout: seconds(env, 'WEBSUBSUB_HUB_TIMEOUT', 30, MAX_TIMER_SECONDS),
-    maxConnectionRetries: count(env, 'WEBSUBSUB_MAX_CONNECTION_RETRIES', 10),
-    maxHubErrorRetries: count(env, 'WEBSUBSUB_MAX_HUB_ERROR_RETRIES', 10),
-    maxVerifyTimeouts: count(env, 'WEBSUBSUB_MAX_VERIFY_TIMEOUTS', 10),
-    maxVerifyErrors: count(env, 'WEBSUBSUB_MAX_VERIFY_ERRORS', 10),
+    maxConnectionRetries: count(env, 'WEBSUBSUB_MAX_CONNECTION_RETRIES', 10, MAX_RETRIES),
+    maxHubErrorRetries: count(env, 'WEBSUBSUB_MAX_HUB_ERROR_RETRIES', 10, MAX_RETRIES),
+    maxVerifyTimeouts: count(env, 'WEBSUBSUB_MAX_VERIFY_TIMEOUTS', 10, MAX_RETRIES),
+    maxVerifyErrors: count(env, 'WEBSUBSUB_MAX_VERIFY_ERRORS', 10, MAX_RETRIES),
     notificationsKept: count(env, 'WEBSUBSUB_NOTIFICATIONS_KEPT', 1000),
   };
 }

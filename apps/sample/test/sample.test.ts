@@ -458,6 +458,17 @@ describe('sample configuration: yes/no values and timer intervals', () => {
     );
   });
 
+  it("names the variable when a count or a wait is out of the options' bounds", () => {
+    expect(() => readConfig({ WEBSUBSUB_MAX_HUB_ERROR_RETRIES: '2000000' })).to.throw(
+      ConfigError,
+      /^WEBSUBSUB_MAX_HUB_ERROR_RETRIES must be a whole number from 0 to 1000000/,
+    );
+    expect(() => readConfig({ WEBSUBSUB_VERIFY_WAIT_TIME: '0.0001' })).to.throw(
+      ConfigError,
+      /^WEBSUBSUB_VERIFY_WAIT_TIME must be a number of seconds from 0.001/,
+    );
+  });
+
   it('refuses a renewal window or backoff cap beyond ten years', () => {
     for (const name of ['WEBSUBSUB_RENEW_BEFORE', 'WEBSUBSUB_RETRY_BACKOFF_MAX']) {
       expect(() => readConfig({ [name]: '1e300' })).to.throw(
