@@ -206,6 +206,8 @@ describe('@websubsub/redlock', function () {
     let nodes: ExtraRedis[];
     let urls: string[];
     let clients: Redis[];
+    // A prefix of this run's own: another run on the same Redis clears only its own keys.
+    const prefix = `websubsub-test:${randomUUID()}:`;
 
     before(async function () {
       const started = await Promise.all([startRedisServer(), startRedisServer()]);
@@ -226,14 +228,14 @@ describe('@websubsub/redlock', function () {
     });
 
     afterEach(async function () {
-      await removeKeys(clients[0] as Redis, 'websubsub-test:');
+      await removeKeys(clients[0] as Redis, prefix);
       clients.forEach((redis) => redis.disconnect());
     });
 
     it('holds the lock on every node and excludes another client there', async function () {
       const key = `sub-${randomUUID()}`;
-      const one = createRedlockLock({ clients, prefix: 'websubsub-test:' });
-      const two = createRedlockLock({ urls, prefix: 'websubsub-test:' });
+      const one = createRedlockLock({ clients, prefix });
+      const two = createRedlockLock({ urls, prefix });
       try {
         const lock = await one.acquire(key, 3000);
         expect(lock).to.not.equal(null);
@@ -241,8 +243,7 @@ describe('@websubsub/redlock', function () {
 
         // Redlock answers once a majority holds the lock; the last node may be a moment later
         // (its first use of the lock script takes a second round trip).
-        const stored = () =>
-          Promise.all(clients.map((redis) => redis.exists(`websubsub-test:${key}`)));
+        const stored = () => Promise.all(clients.map((redis) => redis.exists(`${prefix}${key}`)));
         const deadline = Date.now() + 2000;
         let held = await stored();
         while (held.includes(0) && Date.now() < deadline) {
@@ -259,7 +260,7 @@ describe('@websubsub/redlock', function () {
     });
 
     it('keeps working with one node down, and fails clearly without a quorum', async function () {
-      const provider = createRedlockLock({ clients, prefix: 'websubsub-test:', timeoutMs: 1500 });
+      const provider = createRedlockLock({ clients, prefix, timeoutMs: 1500 });
 
       await (nodes[1] as ExtraRedis).stop();
       const lock = await provider.acquire(`sub-${randomUUID()}`, 3000);
