@@ -1,4 +1,4 @@
-import type { Subscriber, Subscription } from '@websubsub/core';
+import { MemoryQueue, type Subscriber, type Subscription } from '@websubsub/core';
 
 import type { Output } from './output.js';
 
@@ -27,10 +27,17 @@ const FAILED = ['connerror', 'huberror', 'verifyerror'];
 const statusFor = (record: Subscription, mode: Mode): string | null =>
   mode === 'subscribe' ? record.subscribeStatus : record.unsubscribeStatus;
 
-/** The in-process queue tells when it has nothing left to do; durable queues do not. */
+/**
+ * The in-process queue tells when it has nothing left to do. A durable queue is shared: the
+ * jobs this command queued may run in another process, so its records are watched instead.
+ */
 const idleOf = (subscriber: Subscriber): (() => Promise<void>) | null => {
-  const queue = subscriber.queue as { idle?: () => Promise<void> };
-  return typeof queue.idle === 'function' ? () => (queue.idle as () => Promise<void>)() : null;
+  const queue = subscriber.queue;
+  // By name too: a configuration may have been built with another copy of core.
+  if (queue instanceof MemoryQueue || queue.constructor?.name === 'MemoryQueue') {
+    return () => (queue as MemoryQueue).idle();
+  }
+  return null;
 };
 
 /** Start the subscriber's queue before requests are queued, unless they are only to be queued. */

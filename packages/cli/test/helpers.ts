@@ -160,7 +160,7 @@ function configSource(): string {
   const core = import.meta.resolve('@websubsub/core');
   const postgres = import.meta.resolve('@websubsub/postgres');
   return `import { createSubscriber } from ${JSON.stringify(core)};
-import { createPostgresStore } from ${JSON.stringify(postgres)};
+import { createPostgresQueue, createPostgresStore } from ${JSON.stringify(postgres)};
 
 const env = process.env;
 
@@ -170,10 +170,18 @@ export default async function () {
     table: env.WEBSUBSUB_TEST_TABLE,
     migrate: env.WEBSUBSUB_TEST_MIGRATE !== 'off',
   });
+  // WEBSUBSUB_TEST_QUEUE=postgres: the jobs table the application's workers share.
+  const queue = env.WEBSUBSUB_TEST_QUEUE === 'postgres'
+    ? createPostgresQueue({
+        connectionString: env.WEBSUBSUB_TEST_DATABASE_URL,
+        table: env.WEBSUBSUB_TEST_TABLE + '_jobs',
+      })
+    : undefined;
   const subscriber = createSubscriber({
     baseUrl: env.WEBSUBSUB_TEST_BASE_URL,
     handlers: { news: () => {}, sports: () => {} },
     store,
+    ...(queue ? { queue } : {}),
     hubTimeoutMs: 5000,
   });
   return {

@@ -1,10 +1,20 @@
 import { readFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 
-import type { Subscription } from '@websubsub/core';
+import { createSubscriber, readRequestBody, type Subscription } from '@websubsub/core';
+import { createPostgresQueue } from '@websubsub/postgres';
 import { expect } from 'chai';
 
-import { describePostgres, FIXTURES, parseJson, useWorld, type World } from './helpers.js';
+import {
+  DATABASE_URL,
+  describePostgres,
+  FIXTURES,
+  parseJson,
+  useWorld,
+  type World,
+} from './helpers.js';
 
 type Json = Record<string, unknown>;
 
@@ -143,6 +153,63 @@ describePostgres(
         expect(output.failed).to.deep.equal([record?.['id']]);
         expect(record).to.include({ subscribeStatus: 'huberror', hubErrors: 1 });
         expect(String(record?.['lastError'])).to.contain('500');
+      });
+
+      it('with a shared PostgreSQL queue, waits for the request whichever process runs it', async () => {
+        // The application's worker shares the jobs table with the command and may take the
+        // request; the hub answers a moment late, so the command has to watch the record.
+        const queue = createPostgresQueue({
+          connectionString: DATABASE_URL,
+          table: `${world.table}_jobs`,
+        });
+        const worker = createSubscriber({
+          baseUrl: world.origin,
+          handlers: { news: () => {}, sports: () => {} },
+          store: world.store,
+          queue,
+          upkeep: false,
+        });
+        const slowHub: Server = createServer((request, response) => {
+          void readRequestBody(request, 65_536).then(async (body) => {
+            await new Promise((resolve) => setTimeout(resolve, 700));
+            const answer = await fetch(world.hub.url, {
+              method: 'POST',
+              headers: { 'content-type': String(request.headers['content-type']) },
+              body,
+            });
+            response.writeHead(answer.status).end(await answer.text());
+          });
+        });
+        await new Promise<void>((resolve) => slowHub.listen(0, '127.0.0.1', resolve));
+        const hubUrl = `http://127.0.0.1:${(slowHub.address() as AddressInfo).port}/hub`;
+        await worker.start();
+        try {
+          const run = await world.run(
+            ['subscribe', world.hub.topicUrl('/feed'), '--hub', hubUrl, '--json'],
+            { WEBSUBSUB_TEST_QUEUE: 'postgres' },
+          );
+          const doctor = await world.run(['doctor', '--json'], {
+            WEBSUBSUB_TEST_QUEUE: 'postgres',
+          });
+
+          expect(run.code, run.stderr).to.equal(0);
+          expect(run.stderr).not.to.contain('not answered');
+          const output = parseJson<RequestsOutput>(run);
+          expect(output.pending).to.deep.equal([]);
+          expect(['verifying', 'verified']).to.include(
+            output.subscriptions[0]?.['subscribeStatus'],
+          );
+          expect(world.hub.requests).to.have.length(1);
+
+          const queueCheck = parseJson<{ checks: Array<{ name: string; status: string }> }>(
+            doctor,
+          ).checks.find((check) => check.name === 'queue');
+          expect(queueCheck).to.deep.include({ status: 'ok' });
+        } finally {
+          await worker.stop();
+          slowHub.closeAllConnections();
+          await new Promise<void>((resolve) => slowHub.close(() => resolve()));
+        }
       });
 
       it('with --no-wait only stores the request, warning that nothing sends it here', async () => {

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 
 import {
   MemoryLock,
+  MemoryQueue,
   MemoryStore,
   type HealthReport,
   type Subscriber,
@@ -164,7 +165,8 @@ function checkQueue(subscriber: Subscriber): DoctorCheck {
   if (missing.length > 0) {
     return { name: 'queue', status: 'failed', detail: `missing ${missing.join(', ')}` };
   }
-  if (typeof queue['idle'] === 'function') {
+  const kind = kindOf(subscriber.queue, 'queue');
+  if (subscriber.queue instanceof MemoryQueue || kind === 'MemoryQueue') {
     return {
       name: 'queue',
       status: 'warning',
@@ -176,9 +178,7 @@ function checkQueue(subscriber: Subscriber): DoctorCheck {
   return {
     name: 'queue',
     status: 'ok',
-    detail:
-      `${kindOf(subscriber.queue, 'queue')} is a complete queue ` +
-      '(not exercised: no test job is left in it)',
+    detail: `${kind} is a complete queue ` + '(not exercised: no test job is left in it)',
   };
 }
 
