@@ -155,7 +155,7 @@ describePostgres(
         expect(String(record?.['lastError'])).to.contain('500');
       });
 
-      it('with a shared PostgreSQL queue, waits for the request whichever process runs it', async () => {
+      it('on a shared PostgreSQL queue, waits for the request whoever runs it', async () => {
         // The application's worker shares the jobs table with the command and may take the
         // request; the hub answers a moment late, so the command has to watch the record.
         const queue = createPostgresQueue({
