@@ -195,6 +195,17 @@ describe('upkeep: renewal and retries with a controllable clock', () => {
     const modesFor = (record: Subscription) =>
       requestsFor(record).map((request) => request.params.get('hub.mode'));
 
+    /** A discovered record whose publisher moved to the other hub, asked there once. */
+    async function movedToOther(): Promise<{ record: Subscription; moved?: Subscription }> {
+      await build({ verifyWaitMs: 30, retryIntervalMs: 30 });
+      const record = await discovered();
+      advertised = { hub: other.url };
+      await subscriber.refreshSubscriptions();
+      await eventually(() => other.requests.length === 1, 'the request at the new hub');
+      const [moved] = (await subscriber.list({ hub: other.url })).items;
+      return { record, ...(moved ? { moved } : {}) };
+    }
+
     it('follows a publisher that moved to another hub, leaving here once there holds', async () => {
       // Short waits: the look at the move comes max(verifyWaitMs, retryIntervalMs) later.
       await build({ verifyWaitMs: 30, retryIntervalMs: 30 });
@@ -225,12 +236,7 @@ describe('upkeep: renewal and retries with a controllable clock', () => {
     });
 
     it('stays at the old hub when the new one denies the subscription', async () => {
-      await build({ verifyWaitMs: 30, retryIntervalMs: 30 });
-      const record = await discovered();
-      advertised = { hub: other.url };
-      await subscriber.refreshSubscriptions();
-      await eventually(() => other.requests.length === 1, 'the request at the new hub');
-      const [moved] = (await subscriber.list({ hub: other.url })).items;
+      const { record, moved } = await movedToOther();
 
       const denial = new URL(moved!.callbackUrl);
       denial.searchParams.set('hub.mode', 'denied');
@@ -255,12 +261,7 @@ describe('upkeep: renewal and retries with a controllable clock', () => {
     });
 
     it('follows the publisher back to the hub it left', async () => {
-      await build({ verifyWaitMs: 30, retryIntervalMs: 30 });
-      const record = await discovered();
-      advertised = { hub: other.url };
-      await subscriber.refreshSubscriptions();
-      await eventually(() => other.requests.length === 1, 'the request at the new hub');
-      const [moved] = (await subscriber.list({ hub: other.url })).items;
+      const { record, moved } = await movedToOther();
       await grant(moved!, 86_400);
       await eventually(() => modesFor(record).length === 3, 'the unsubscribe here');
       await store.transition(record.id, { set: { unsubscribeStatus: 'verified' } });
@@ -284,12 +285,7 @@ describe('upkeep: renewal and retries with a controllable clock', () => {
     });
 
     it('ends the new subscription too when the old one is unsubscribed mid-move', async () => {
-      await build({ verifyWaitMs: 30, retryIntervalMs: 30 });
-      const record = await discovered();
-      advertised = { hub: other.url };
-      await subscriber.refreshSubscriptions();
-      await eventually(() => other.requests.length === 1, 'the request at the new hub');
-      const [moved] = (await subscriber.list({ hub: other.url })).items;
+      const { record, moved } = await movedToOther();
 
       await subscriber.unsubscribe(record.id);
       await eventually(() => other.requests.length === 2, 'the unsubscribe at the new hub');
