@@ -50,6 +50,8 @@ const text = (status: number, body: string, headers: Record<string, string> = {}
 /** Each handler's callback path, and the routes of the paths looked up lately. */
 interface RouteTable {
   paths: Array<[handler: string, path: string]>;
+  /** The path of `baseUrl`, where a handler at the root path is also reached. */
+  basePath: string;
   /** Every request's path is looked up twice (adapter, then handler): the second is a hit. */
   seen: Map<string, CallbackRoute | null>;
 }
@@ -60,11 +62,13 @@ const ROUTE_KEPT_LENGTH = 512;
 
 const routeTables = new WeakMap<SubscriberSettings['handlers'], RouteTable>();
 
-function routeTable(handlers: SubscriberSettings['handlers']): RouteTable {
+function routeTable(settings: SubscriberSettings): RouteTable {
+  const { handlers } = settings;
   let table = routeTables.get(handlers);
   if (!table) {
     const paths = [...handlers].map(([handler, { path }]): [string, string] => [handler, path]);
-    table = { paths, seen: new Map() };
+    const basePath = new URL(settings.baseUrl).pathname.replace(/\/$/, '');
+    table = { paths, basePath, seen: new Map() };
     routeTables.set(handlers, table);
   }
   return table;
@@ -75,11 +79,11 @@ export function matchCallback(
   context: SubscriberContext,
   pathname: string,
 ): Readonly<CallbackRoute> | null {
-  const table = routeTable(context.settings.handlers);
+  const table = routeTable(context.settings);
   const known = table.seen.get(pathname);
   if (known !== undefined) return known;
 
-  const route = findRoute(table.paths, pathname);
+  const route = findRoute(table, pathname);
   if (pathname.length <= ROUTE_KEPT_LENGTH) {
     if (table.seen.size >= ROUTES_KEPT) table.seen.clear();
     table.seen.set(pathname, route);
@@ -87,19 +91,27 @@ export function matchCallback(
   return route;
 }
 
-function findRoute(paths: RouteTable['paths'], pathname: string): CallbackRoute | null {
+function findRoute({ paths, basePath }: RouteTable, pathname: string): CallbackRoute | null {
   const trimmed = pathname.length > 1 && pathname.endsWith('/') ? pathname.slice(0, -1) : pathname;
   const slash = trimmed.lastIndexOf('/');
   if (slash < 0) return null;
 
   const id = trimmed.slice(slash + 1);
   const prefix = trimmed.slice(0, slash);
+  // The longest path that ends the prefix: `/v2/hooks` is not taken for `/hooks` of another.
+  // A handler at the root path is reached at the root, or at baseUrl's path, only.
+  let found: string | null = null;
+  let longest = -1;
   for (const [handler, path] of paths) {
-    if (prefix === path || prefix.endsWith(path)) {
-      return UUID.test(id) ? Object.freeze({ handler, id: id.toLowerCase() }) : null;
+    const ends = path === '' ? prefix === '' || prefix === basePath : prefix.endsWith(path);
+    if (path.length > longest && ends) {
+      found = handler;
+      longest = path.length;
     }
   }
-  return null;
+  return found !== null && UUID.test(id)
+    ? Object.freeze({ handler: found, id: id.toLowerCase() })
+    : null;
 }
 
 /**

@@ -190,9 +190,22 @@ interface ResolvedHubs {
   hubDiscovered: boolean;
 }
 
-function normalisePath(path: string): string {
-  const withSlash = path.startsWith('/') ? path : `/${path}`;
-  return withSlash.length > 1 ? withSlash.replace(/\/+$/, '') : withSlash;
+/** What a URL path may hold as it is (RFC 3986 `pchar` and `/`), with `%XX` escapes. */
+const URL_PATH = /^(?:[A-Za-z0-9\-._~!$&'()*+,;=:@/]|%[0-9A-Fa-f]{2})*$/;
+
+/**
+ * A callback path as callback URLs use it: one leading slash, none trailing, and the root as
+ * `''` (its callback URLs are `<baseUrl>/<id>`, not `<baseUrl>//<id>`). A path a hub could not
+ * send back as it is (a `?`, `#`, space or other character to escape) is refused.
+ */
+function normalisePath(path: unknown, name: string): string {
+  if (typeof path !== 'string' || !URL_PATH.test(path)) {
+    throw new InvalidInputError(
+      `${name} must be a URL path (letters, digits, - . _ ~ ! $ & ' ( ) * + , ; = : @ / and ` +
+        `%XX escapes): ${String(path).slice(0, 200)}`,
+    );
+  }
+  return `/${path}`.replace(/\/+/g, '/').replace(/\/$/, '');
 }
 
 /** Control characters: no URL or secret needs them, and some stores cannot keep them. */
@@ -320,7 +333,11 @@ const MAX_HANDLER_NAME = 100;
 
 function resolveSettings(options: SubscriberOptions): SubscriberSettings {
   const baseUrl = checkUrl(options.baseUrl, 'baseUrl').replace(/\/+$/, '');
-  const callbackPath = normalisePath(options.callbackPath ?? '/websub');
+  if (/[?#]/.test(baseUrl)) {
+    // Callback URLs are built by appending paths: a query or fragment would swallow them.
+    throw new InvalidInputError(`baseUrl must have no query or fragment: ${baseUrl}`);
+  }
+  const callbackPath = normalisePath(options.callbackPath ?? '/websub', 'callbackPath');
 
   const handlers = new Map<string, { handle: NotificationHandler; path: string }>();
   for (const [name, definition] of Object.entries(options.handlers ?? {})) {
@@ -332,7 +349,14 @@ function resolveSettings(options: SubscriberOptions): SubscriberSettings {
     }
     const handle = typeof definition === 'function' ? definition : definition.handle;
     const path = typeof definition === 'function' ? undefined : definition.path;
-    handlers.set(name, { handle, path: normalisePath(path ?? `${callbackPath}/${name}`) });
+    const route = normalisePath(path ?? `${callbackPath}/${name}`, `The path of handler ${name}`);
+    const sharing = [...handlers].find(([, other]) => other.path === route)?.[0];
+    if (sharing !== undefined) {
+      throw new InvalidInputError(
+        `Handlers ${sharing} and ${name} have the same callback path ${route || '/'}`,
+      );
+    }
+    handlers.set(name, { handle, path: route });
   }
   const defaultHandler = options.defaultHandler ?? [...handlers.keys()][0];
   if (defaultHandler === undefined || !handlers.has(defaultHandler)) {

@@ -2,12 +2,15 @@ import { expect } from 'chai';
 
 import { matchCallback, type SubscriberContext } from '../src/index.js';
 
-/** Only the handler table is read by `matchCallback`. */
-function contextWith(paths: Record<string, string>): SubscriberContext {
+/** Only the handler table and the base URL are read by `matchCallback`. */
+function contextWith(
+  paths: Record<string, string>,
+  baseUrl = 'https://app.example.com',
+): SubscriberContext {
   const handlers = new Map(
     Object.entries(paths).map(([name, path]) => [name, { handle: () => {}, path }]),
   );
-  return { settings: { handlers } } as unknown as SubscriberContext;
+  return { settings: { handlers, baseUrl } } as unknown as SubscriberContext;
 }
 
 const ID = '3f0c6a52-9d1e-4b7a-8c21-5e4f7a9b0d13';
@@ -38,6 +41,34 @@ describe('matchCallback', () => {
     const long = `${'/x'.repeat(2000)}/websub/news/${ID}`;
     expect(matchCallback(context, long)).to.deep.equal({ handler: 'news', id: ID });
     expect(matchCallback(context, long)).to.deep.equal({ handler: 'news', id: ID });
+  });
+
+  it('takes the longest handler path that ends the request path, in any declaration order', () => {
+    for (const paths of [
+      { v1: '/hooks', v2: '/v2/hooks' },
+      { v2: '/v2/hooks', v1: '/hooks' },
+    ]) {
+      const context = contextWith(paths);
+      expect(matchCallback(context, `/v2/hooks/${ID}`)).to.deep.equal({ handler: 'v2', id: ID });
+      expect(matchCallback(context, `/app/v2/hooks/${ID}`)).to.deep.equal({
+        handler: 'v2',
+        id: ID,
+      });
+      expect(matchCallback(context, `/hooks/${ID}`)).to.deep.equal({ handler: 'v1', id: ID });
+      expect(matchCallback(context, `/v3/hooks/${ID}`)).to.deep.equal({ handler: 'v1', id: ID });
+    }
+  });
+
+  it('reaches a handler at the root path only at the root or at the base URL path', () => {
+    const context = contextWith({ root: '', news: '/websub/news' }, 'https://app.example.com/base');
+    expect(matchCallback(context, `/${ID}`)).to.deep.equal({ handler: 'root', id: ID });
+    expect(matchCallback(context, `/base/${ID}`)).to.deep.equal({ handler: 'root', id: ID });
+    expect(matchCallback(context, `/websub/news/${ID}`)).to.deep.equal({
+      handler: 'news',
+      id: ID,
+    });
+    expect(matchCallback(context, `/users/${ID}`)).to.equal(null);
+    expect(matchCallback(context, `/base/users/${ID}`)).to.equal(null);
   });
 
   it('keeps the routes of two subscribers apart', () => {

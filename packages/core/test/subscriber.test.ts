@@ -491,6 +491,76 @@ describe("subscriber lifecycle (the original project's cases, over real sockets)
     }
   });
 
+  it('refuses a base URL with a query, callback paths a hub cannot send back, shared paths', () => {
+    const base = { baseUrl: server.origin, handlers: { news: () => undefined } };
+    for (const [options, message] of [
+      [{ baseUrl: `${server.origin}/app?tenant=1` }, 'baseUrl must have no query or fragment'],
+      [{ baseUrl: `${server.origin}/app#top` }, 'baseUrl must have no query or fragment'],
+      [{ callbackPath: '/hooks?x' }, 'callbackPath must be a URL path'],
+      [{ handlers: { news: { handle: () => {}, path: '/a b' } } }, 'handler news must be a URL'],
+      [{ handlers: { news: { handle: () => {}, path: '/x#y' } } }, 'handler news must be a URL'],
+      [{ handlers: { news: { handle: () => {}, path: '/caf\u00e9' } } }, 'must be a URL path'],
+      [
+        {
+          handlers: {
+            a: { handle: () => {}, path: '/hooks/' },
+            b: { handle: () => {}, path: 'hooks' },
+          },
+        },
+        'Handlers a and b have the same callback path /hooks',
+      ],
+    ] as const) {
+      expect(() => createSubscriber({ ...base, ...options }), message)
+        .to.throw(message)
+        .with.property('code', 'invalid_input');
+    }
+  });
+
+  it('routes each callback to its handler when one path ends another, or is the root', async () => {
+    await subscriber.stop();
+    const got: string[] = [];
+    const handle = (name: string) => () => void got.push(name);
+    subscriber = createSubscriber({
+      baseUrl: server.origin,
+      handlers: {
+        v1: { handle: handle('v1'), path: '/hooks' },
+        v2: { handle: handle('v2'), path: '/v2/hooks' },
+        root: { handle: handle('root'), path: '/' },
+      },
+      queue,
+      upkeep: false,
+    });
+    server.attach(subscriber);
+    await subscriber.start();
+
+    for (const handler of ['v2', 'root', 'v1']) {
+      const record = await subscriber.subscribe({ topic: TOPIC, hub: hub.url, handler });
+      await queue.idle();
+      const answer = await verify(record, {
+        'hub.mode': 'subscribe',
+        'hub.topic': TOPIC,
+        'hub.challenge': `for ${handler}`,
+        'hub.lease_seconds': '3600',
+      });
+      expect(answer, handler).to.deep.include({ status: 200, body: `for ${handler}` });
+      const delivered = await fetch(record.callbackUrl, {
+        method: 'POST',
+        headers: { 'content-type': 'text/plain' },
+        body: 'hello',
+      });
+      expect(delivered.status, handler).to.equal(202);
+    }
+    await queue.idle();
+
+    const paths: Record<string, string> = { v1: '/hooks', v2: '/v2/hooks', root: '' };
+    const { items } = await subscriber.list();
+    expect(items).to.have.length(3);
+    for (const record of items) {
+      expect(record.callbackUrl).to.equal(`${server.origin}${paths[record.handler]}/${record.id}`);
+    }
+    expect(got).to.deep.equal(['v2', 'root', 'v1']);
+  });
+
   it('stores the topic and hub without the whitespace around them', async () => {
     const record = await subscribed({ topic: `  ${TOPIC}\t`, hub: ` ${hub.url} ` });
 
