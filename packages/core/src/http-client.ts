@@ -57,6 +57,11 @@ export interface HttpRequest {
    * `true` returns that redirect as the response (discovery stops at one that names a hub).
    */
   endsAtRedirect?: (url: string, headers: Record<string, string | string[]>) => boolean;
+  /**
+   * The body holds a secret: once the request went over https, a redirect to plain http is
+   * refused (`insecure_redirect`) rather than sending the body again in clear.
+   */
+  secretBody?: boolean;
 }
 
 /** One redirect that was followed. */
@@ -90,6 +95,7 @@ export type HttpRequestErrorCode =
   | 'too_many_redirects'
   | 'redirect_loop'
   | 'invalid_redirect'
+  | 'insecure_redirect'
   | 'response_too_large'
   | 'invalid_url'
   | 'blocked_address'
@@ -98,8 +104,8 @@ export type HttpRequestErrorCode =
 /**
  * Thrown by `httpRequest` when no response could be had: the URL is invalid or not http(s),
  * the address is refused, the network failed, time ran out, the body was too large, or the
- * redirects went wrong (a loop, too many hops, a missing or invalid `Location`). A non-2xx
- * status is not an error: it is returned.
+ * redirects went wrong (a loop, too many hops, a missing or invalid `Location`, a secret sent
+ * towards plain http). A non-2xx status is not an error: it is returned.
  */
 export class HttpRequestError extends WebSubError {
   /** Why the request failed. */
@@ -239,6 +245,13 @@ export async function httpRequest(
       await response.body.dump();
 
       const next = redirectTarget(status, response.headers.location, current);
+      if (request.secretBody && current.protocol === 'https:' && next.protocol === 'http:') {
+        throw new HttpRequestError(
+          'insecure_redirect',
+          `Redirected from https to plain http (${next.href}); a secret is not sent in clear`,
+          { url: current.href },
+        );
+      }
       redirects.push({ status, from: current.href, to: next.href });
       ({ method, body, headers } = redirectedRequest(
         status,

@@ -41,6 +41,7 @@ export async function sendHubRequest(
         headers: { 'content-type': 'application/x-www-form-urlencoded' },
         body: form.toString(),
         redirect: 'same-method',
+        secretBody: form.has('hub.secret'),
       },
       http,
     );

@@ -1,4 +1,5 @@
 import { createServer, request as httpRequest, type Server } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -271,6 +272,54 @@ describe('protocol details (issue 3), over real sockets', () => {
         }
       });
     }
+
+    describe('an https hub redirecting to plain http (self-signed certificate, checks off)', () => {
+      let tlsHub: HttpsServer;
+      let checks: string | undefined;
+
+      beforeEach(async () => {
+        const dir = join(import.meta.dirname, 'helpers', 'tls');
+        tlsHub = createHttpsServer(
+          { key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')) },
+          (request, response) => {
+            request.resume();
+            response.writeHead(307, { location: hub.url }).end();
+          },
+        );
+        await new Promise<void>((resolve) => tlsHub.listen(0, '127.0.0.1', resolve));
+        // The test certificate is signed by no authority this process trusts.
+        checks = process.env['NODE_TLS_REJECT_UNAUTHORIZED'];
+        process.env['NODE_TLS_REJECT_UNAUTHORIZED'] = '0';
+      });
+
+      afterEach(async () => {
+        if (checks === undefined) delete process.env['NODE_TLS_REJECT_UNAUTHORIZED'];
+        else process.env['NODE_TLS_REJECT_UNAUTHORIZED'] = checks;
+        tlsHub.closeAllConnections();
+        await new Promise<void>((resolve) => tlsHub.close(() => resolve()));
+      });
+
+      const tlsHubUrl = () => `https://127.0.0.1:${(tlsHub.address() as AddressInfo).port}/hub`;
+
+      it('does not send hub.secret there: a connection error saying why', async () => {
+        const record = await subscriber.subscribe({ topic: TOPIC, hub: tlsHubUrl(), secret: 'k' });
+        await queue.idle();
+
+        expect(hub.requests).to.deep.equal([]);
+        const stored = (await subscriber.get(record.id))!;
+        expect(stored).to.include({ subscribeStatus: 'connerror', connectionErrors: 1 });
+        expect(stored.lastError).to.contain('from https to plain http');
+      });
+
+      it('follows it with a request that holds no secret', async () => {
+        const record = await subscriber.subscribe({ topic: TOPIC, hub: tlsHubUrl() });
+        await queue.idle();
+
+        expect(hub.requests).to.have.length(1);
+        expect(hub.requests[0]!.params.get('hub.callback')).to.equal(record.callbackUrl);
+        expect((await subscriber.get(record.id))!.subscribeStatus).to.equal('verifying');
+      });
+    });
 
     it('warns when a secret goes to an http: hub', async () => {
       await pending({ secret: 'abc' });
