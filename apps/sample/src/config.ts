@@ -140,6 +140,25 @@ function lockKind(env: NodeJS.ProcessEnv): SampleConfig['lock'] {
   return raw;
 }
 
+/**
+ * The store's table, `name` or `schema.name`, in the letters @websubsub/postgres takes. The
+ * table itself has at most 42 characters, so that `_queue_schedules`, `_notifications` and the
+ * other tables named after it fit PostgreSQL's 63. Checked before any table is created.
+ */
+function postgresTable(env: NodeJS.ProcessEnv): string {
+  const name = 'WEBSUBSUB_POSTGRES_TABLE';
+  const value = text(env, name) ?? 'websubsub_subscriptions';
+  const match = /^(?:([A-Za-z_][A-Za-z0-9_]{0,62})\.)?([A-Za-z_][A-Za-z0-9_]{0,41})$/.exec(value);
+  if (!match || match[2] === 'websubsub_migrations') {
+    throw new ConfigError(
+      `${name} must be a table name (letters, digits and underscores, at most 42 characters), ` +
+        `optionally after a schema and a dot, and not websubsub_migrations; ` +
+        `got ${JSON.stringify(value)}`,
+    );
+  }
+  return value;
+}
+
 function token(env: NodeJS.ProcessEnv): string | null {
   const value = text(env, 'WEBSUBSUB_DASHBOARD_TOKEN');
   if (value !== null && value.length < 8) {
@@ -161,7 +180,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): SampleConfig {
     siteUrl: text(env, 'SITE_URL') ?? `http://localhost:${port}`,
     logLevel: text(env, 'LOG_LEVEL') ?? 'info',
     databaseUrl: text(env, 'DATABASE_URL'),
-    postgresTable: text(env, 'WEBSUBSUB_POSTGRES_TABLE') ?? 'websubsub_subscriptions',
+    postgresTable: postgresTable(env),
     mongodbCollection: text(env, 'WEBSUBSUB_MONGODB_COLLECTION') ?? 'websubsub_subscriptions',
     mongodbUrl: text(env, 'MONGODB_URL'),
     redisUrl: text(env, 'REDIS_URL'),

@@ -68,6 +68,13 @@ function deliveryKey(notification: Notification): string {
 /** How many adds an instance makes between two cuts of the notifications table. */
 const PRUNE_EVERY = 100;
 
+/** `name` or `schema.name`, each part quoted (both checked to hold no quote). */
+const quoted = (table: string): string =>
+  table
+    .split('.')
+    .map((part) => `"${part}"`)
+    .join('.');
+
 /**
  * Notifications in a PostgreSQL table, so every instance of the sample shows the same list and
  * a delivery handled twice (a worker died before its job was marked done) is listed once. The
@@ -89,14 +96,15 @@ export class PostgresNotificationLog implements NotificationLog {
 
   /** Create the table when missing. */
   static async open(pool: pg.Pool, table: string, kept: number): Promise<PostgresNotificationLog> {
-    if (!/^[a-z_][a-z0-9_]{0,62}$/.test(table)) throw new Error(`Invalid table name ${table}`);
+    const name = /^(?:[A-Za-z_][A-Za-z0-9_]{0,62}\.)?[A-Za-z_][A-Za-z0-9_]{0,62}$/;
+    if (!name.test(table)) throw new Error(`Invalid table name ${table}`);
     // Instances starting together would race CREATE TABLE IF NOT EXISTS: serialise them.
     const client = await pool.connect();
     try {
       await client.query('BEGIN');
       await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`websubsub:${table}`]);
       await client.query(`
-        CREATE TABLE IF NOT EXISTS "${table}" (
+        CREATE TABLE IF NOT EXISTS ${quoted(table)} (
           delivery_key text PRIMARY KEY,
           subscription_id text NOT NULL,
           topic text NOT NULL,
@@ -118,7 +126,7 @@ export class PostgresNotificationLog implements NotificationLog {
   async add(notification: Notification): Promise<NotificationEntry> {
     const entry = entryOf(notification);
     await this.pool.query(
-      `INSERT INTO "${this.table}"
+      `INSERT INTO ${quoted(this.table)}
          (delivery_key, subscription_id, topic, content_type, body, received_at)
        VALUES ($1, $2, $3, $4, $5, $6)
        ON CONFLICT (delivery_key) DO NOTHING`,
@@ -143,8 +151,8 @@ export class PostgresNotificationLog implements NotificationLog {
   /** Delete every row but the newest `kept`. */
   async prune(): Promise<void> {
     await this.pool.query(
-      `DELETE FROM "${this.table}" WHERE delivery_key IN (
-         SELECT delivery_key FROM "${this.table}"
+      `DELETE FROM ${quoted(this.table)} WHERE delivery_key IN (
+         SELECT delivery_key FROM ${quoted(this.table)}
           ORDER BY received_at DESC, stored_at DESC OFFSET $1)`,
       [this.kept],
     );
@@ -158,7 +166,7 @@ export class PostgresNotificationLog implements NotificationLog {
       body: string;
       received_at: Date;
     }>(
-      `SELECT subscription_id, topic, content_type, body, received_at FROM "${this.table}"
+      `SELECT subscription_id, topic, content_type, body, received_at FROM ${quoted(this.table)}
        ORDER BY received_at DESC, stored_at DESC LIMIT $1`,
       [this.kept],
     );

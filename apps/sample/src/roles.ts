@@ -126,7 +126,7 @@ async function createQueue(
   if (config.queue === 'postgres') {
     const queue = createPostgresQueue({
       connectionString: withUser(config.databaseUrl as string),
-      table: `${config.postgresTable}_queue`.slice(0, 63),
+      table: `${config.postgresTable}_queue`,
       lockTtlMs: config.jobLockLifetime * 1000,
       logger,
     });
@@ -169,7 +169,9 @@ async function createQueue(
   );
   await pool.query('SELECT 1');
   connections.closers.push(() => pool.end());
-  const jobs = `${config.postgresTable}_jobs`.slice(0, 63);
+  // Agenda's backend quotes the name whole and takes no schema: its table goes in the
+  // connection's own schema, named after the store table without its schema.
+  const jobs = `${config.postgresTable.split('.').pop() as string}_jobs`;
   const backend = new PostgresBackend({ pool, tableName: jobs, channelName: jobs });
   const agenda = new Agenda({ backend, ...timing });
   return {
@@ -186,7 +188,7 @@ async function createLock(
   if (config.lock === 'postgres') {
     const lock = createPostgresLock({
       connectionString: withUser(config.databaseUrl as string),
-      table: `${config.postgresTable}_locks`.slice(0, 63),
+      table: `${config.postgresTable}_locks`,
       logger,
     });
     connections.closers.push(() => lock.close());
@@ -249,7 +251,7 @@ async function createNotificationLog(
   connections.closers.push(() => pool.end());
   return PostgresNotificationLog.open(
     pool,
-    `${config.postgresTable}_notifications`.slice(0, 63),
+    `${config.postgresTable}_notifications`,
     config.notificationsKept,
   );
 }

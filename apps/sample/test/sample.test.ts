@@ -66,7 +66,11 @@ for (const [setup, extraEnv] of [
     const isolation =
       'DATABASE_URL' in extraEnv
         ? {
-            WEBSUBSUB_POSTGRES_TABLE: `websubsub_e2e_${suffix}`,
+            // Where the queue is not Agenda on Redis, a schema-qualified mixed-case name.
+            WEBSUBSUB_POSTGRES_TABLE:
+              'WEBSUBSUB_QUEUE' in extraEnv
+                ? `public.Websubsub_E2E_${suffix}`
+                : `websubsub_e2e_${suffix}`,
             WEBSUBSUB_REDIS_PREFIX: `websubsub-e2e-${suffix}:`,
           }
         : {};
@@ -441,6 +445,25 @@ describe('sample configuration: yes/no values and timer intervals', () => {
       expect(config.blockPrivateAddresses).to.equal(value);
     });
   }
+
+  it('names WEBSUBSUB_POSTGRES_TABLE when the tables cannot be named after it', () => {
+    for (const table of ['subs', 'Mixed_Case', 'app.subs', `${'t'.repeat(42)}`]) {
+      expect(readConfig({ WEBSUBSUB_POSTGRES_TABLE: table }).postgresTable).to.equal(table);
+    }
+    for (const table of [
+      'a-b',
+      '1subs',
+      'a.b.c',
+      '"subs"',
+      't'.repeat(43),
+      'websubsub_migrations',
+    ]) {
+      expect(() => readConfig({ WEBSUBSUB_POSTGRES_TABLE: table }), table).to.throw(
+        ConfigError,
+        /^WEBSUBSUB_POSTGRES_TABLE must be a table name/,
+      );
+    }
+  });
 
   it('names PORT when it is not a port number', () => {
     for (const port of ['99999', '-1', '80.5', 'http', '0x1F91', '1e3']) {

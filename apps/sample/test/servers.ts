@@ -45,13 +45,17 @@ export async function cleanUp(names: {
   WEBSUBSUB_REDIS_PREFIX?: string;
 }): Promise<void> {
   if (names.WEBSUBSUB_POSTGRES_TABLE) {
-    const table = names.WEBSUBSUB_POSTGRES_TABLE;
+    const [schema, base] = names.WEBSUBSUB_POSTGRES_TABLE.includes('.')
+      ? names.WEBSUBSUB_POSTGRES_TABLE.split('.')
+      : [null, names.WEBSUBSUB_POSTGRES_TABLE];
+    const named = (suffix: string) => (schema ? `"${schema}".` : '') + `"${base}${suffix}"`;
     const client = new pg.Client({ connectionString: DATABASE_URL });
     await client.connect().catch(() => undefined);
     await client
       .query(
-        `DROP TABLE IF EXISTS "${table}", "${table}_notifications", "${table}_jobs", ` +
-          `"${table}_queue", "${table}_queue_schedules", "${table}_locks"`,
+        // Agenda's jobs table is in the connection's schema whatever the store's.
+        `DROP TABLE IF EXISTS ${named('')}, ${named('_notifications')}, "${base}_jobs", ` +
+          `${named('_queue')}, ${named('_queue_schedules')}, ${named('_locks')}`,
       )
       .catch(() => undefined);
     await client.end().catch(() => undefined);
