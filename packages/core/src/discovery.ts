@@ -1,6 +1,6 @@
 import LinkHeader from 'http-link-header';
 import { parse as parseHtml, type DefaultTreeAdapterTypes } from 'parse5';
-import { SaxesParser, type SaxesTagNS } from 'saxes';
+import { SaxesParser, type SaxesTag } from 'saxes';
 import { DiscoveryError } from './errors.js';
 import { httpRequest, type HttpOptions, type HttpResponse } from './http-client.js';
 
@@ -312,10 +312,18 @@ function htmlBase(document: DefaultTreeAdapterTypes.Document, url: string): stri
   return href === undefined ? url : (resolveHttpUrl(href, url) ?? url);
 }
 
-function firstBaseHref(node: DefaultTreeAdapterTypes.ParentNode): string | undefined {
-  for (const child of childElements(node)) {
-    const href = child.tagName === 'base' ? attribute(child, 'href') : firstBaseHref(child);
-    if (href !== undefined) return href;
+/** Walked with a stack of its own: a page nested thousands deep would overflow the call stack. */
+function firstBaseHref(document: DefaultTreeAdapterTypes.Document): string | undefined {
+  const pending: DefaultTreeAdapterTypes.Element[] = childElements(document).reverse();
+  for (let node = pending.pop(); node !== undefined; node = pending.pop()) {
+    if (node.tagName === 'base') {
+      const href = attribute(node, 'href');
+      if (href !== undefined) return href;
+    }
+    const children = childElements(node);
+    for (let index = children.length - 1; index >= 0; index--) {
+      pending.push(children[index] as DefaultTreeAdapterTypes.Element);
+    }
   }
   return undefined;
 }
@@ -332,51 +340,94 @@ function attribute(node: DefaultTreeAdapterTypes.Element, name: string): string 
   return node.attrs.find((attr) => attr.name === name)?.value;
 }
 
+/** An element of the top three levels: the only ones that can hold a feed's own links. */
 interface OpenElement {
   local: string;
   uri: string;
   base: string;
+  /** Namespace prefixes in scope (`''` for the default namespace). */
+  prefixes: ReadonlyMap<string, string>;
 }
+
+/** Depth of the deepest element that matters: `<link>` in `<rss><channel>`. */
+const FEED_LEVELS = 3;
+
+/** Nesting past which a feed is read no further (XHTML content in real feeds stays far below). */
+const MAX_FEED_DEPTH = 1000;
+const FEED_SLICE = 16_384;
 
 /**
  * Atom-namespace `<link>` elements that are children of an Atom `<feed>` or of the `<channel>`
  * of an RSS 2.0 or RSS 1.0 (RDF) document; entry- and item-level links describe entries, not
  * the feed. Matched by namespace and local name, so any prefix (or none) works. Parsing is
  * lenient: a feed that is not well-formed still yields the links before and after the flaw.
+ *
+ * Namespaces are resolved here for the top three levels only: the parser's own resolution
+ * walks every open element for every tag, which took minutes on a few hundred kilobytes of
+ * nesting; deeper elements are only counted.
  */
 function linksFromFeed(url: string, text: string): { links: LinkSet; source: DiscoverySource } {
   const links = new LinkSet();
   let source: DiscoverySource = 'rss';
   const open: OpenElement[] = [];
-  const parser = new SaxesParser({ xmlns: true, position: false });
+  let depth = 0;
+  const parser = new SaxesParser({ position: false });
 
   parser.on('error', () => {});
-  parser.on('opentag', (tag: SaxesTagNS) => {
+  parser.on('opentag', (tag: SaxesTag) => {
+    depth += 1;
+    if (depth > FEED_LEVELS) return;
     const parent = open[open.length - 1];
-    const base = xmlBase(tag, parent?.base ?? url);
-    const depth = open.length;
-    open.push({ local: tag.local, uri: tag.uri, base });
+    const element = openElement(tag, parent, url);
+    open.push(element);
 
-    if (depth === 0 && tag.uri === ATOM_NS && tag.local === 'feed') source = 'atom';
-    if (tag.uri !== ATOM_NS || tag.local !== 'link' || parent === undefined) return;
+    const level = open.length - 1;
+    if (level === 0 && element.uri === ATOM_NS && element.local === 'feed') source = 'atom';
+    if (element.uri !== ATOM_NS || element.local !== 'link' || parent === undefined) return;
 
     const root = open[0] as OpenElement;
     const feedLevel =
-      (depth === 1 && root.uri === ATOM_NS && root.local === 'feed') ||
-      (depth === 2 && (root.local === 'rss' || root.local === 'RDF') && parent.local === 'channel');
-    if (feedLevel) links.add(tag.attributes.rel?.value, tag.attributes.href?.value, base);
+      (level === 1 && root.uri === ATOM_NS && root.local === 'feed') ||
+      (level === 2 && (root.local === 'rss' || root.local === 'RDF') && parent.local === 'channel');
+    if (feedLevel) links.add(attributeOf(tag, 'rel'), attributeOf(tag, 'href'), element.base);
   });
   parser.on('closetag', () => {
-    open.pop();
+    if (depth <= FEED_LEVELS) open.pop();
+    depth = Math.max(0, depth - 1);
   });
 
-  parser.write(text).close();
+  // Written in slices, so that a document nested past any real feed is left there: its
+  // feed-level links come first, and closing thousands of open tags costs an error each.
+  for (let at = 0; at < text.length && depth <= MAX_FEED_DEPTH; at += FEED_SLICE) {
+    parser.write(text.slice(at, at + FEED_SLICE));
+  }
+  if (depth <= MAX_FEED_DEPTH) parser.close();
   return { links, source };
 }
 
-function xmlBase(tag: SaxesTagNS, inherited: string): string {
-  const value = tag.attributes['xml:base']?.value;
-  return value === undefined ? inherited : (resolveHttpUrl(value, inherited) ?? inherited);
+function attributeOf(tag: SaxesTag, name: string): string | undefined {
+  const value: unknown = tag.attributes[name];
+  return typeof value === 'string' ? value : undefined;
+}
+
+/** An element's namespace, local name and base URL, from its own and its parent's. */
+function openElement(tag: SaxesTag, parent: OpenElement | undefined, url: string): OpenElement {
+  let prefixes = parent?.prefixes ?? new Map<string, string>();
+  for (const name of Object.keys(tag.attributes)) {
+    if (name !== 'xmlns' && !name.startsWith('xmlns:')) continue;
+    if (prefixes === parent?.prefixes) prefixes = new Map(prefixes);
+    (prefixes as Map<string, string>).set(name.slice(6), attributeOf(tag, name) ?? '');
+  }
+  const colon = tag.name.indexOf(':');
+  const prefix = colon === -1 ? '' : tag.name.slice(0, colon);
+  const inherited = parent?.base ?? url;
+  const declared = attributeOf(tag, 'xml:base');
+  return {
+    local: tag.name.slice(colon + 1),
+    uri: prefixes.get(prefix) ?? '',
+    base: declared === undefined ? inherited : (resolveHttpUrl(declared, inherited) ?? inherited),
+    prefixes,
+  };
 }
 
 function resolveHttpUrl(href: string, base: string): string | null {

@@ -224,6 +224,16 @@ describe('parseDiscovery', () => {
       expect(parseDiscovery(url, headers, body)?.hubs).to.deep.equal(['https://one.example.com/h']);
     });
 
+    it('reads the head of a page nested twenty thousand deep, with a <base> below', () => {
+      const body =
+        '<html><head><link rel="hub" href="hub"></head><body>' +
+        `${'<div>'.repeat(20_000)}<base href="https://deep.example.com/"></body></html>`;
+
+      expect(parseDiscovery(url, headers, body)?.hubs).to.deep.equal([
+        'https://deep.example.com/hub',
+      ]);
+    });
+
     it('takes the first rel="self" and drops repeated hubs', () => {
       const body = html(
         '<link rel="hub" href="https://hub.example.net/"><link rel="self" href="/first">' +
@@ -306,6 +316,49 @@ describe('parseDiscovery', () => {
       for (const type of ['text/html', 'text/plain', undefined]) {
         const links = parseDiscovery(url, { 'content-type': type }, body);
         expect(links?.source, String(type)).to.equal('atom');
+      }
+    });
+
+    const ATOM = 'http://www.w3.org/2005/Atom';
+
+    it('resolves prefixes declared on the channel or on the link itself', () => {
+      const feed = (channel: string, link: string) =>
+        `<rss xmlns:a="urn:not-atom"><channel ${channel}>` +
+        `<a:link ${link} rel="hub" href="https://hub.example.net/"/></channel></rss>`;
+      const hubs = (body: string) =>
+        parseDiscovery(url, { 'content-type': 'application/rss+xml' }, body)?.hubs;
+
+      expect(hubs(feed(`xmlns:a="${ATOM}"`, ''))).to.deep.equal(['https://hub.example.net/']);
+      expect(hubs(feed('', `xmlns:a="${ATOM}"`))).to.deep.equal(['https://hub.example.net/']);
+      expect(hubs(feed(`xmlns:a="${ATOM}"`, 'xmlns:a="urn:x"'))).to.equal(undefined);
+      expect(hubs(feed('', ''))).to.equal(undefined);
+    });
+
+    it('reads feed links around entries nested hundreds deep', () => {
+      const deep = '<div>'.repeat(500) + '</div>'.repeat(500);
+      const body =
+        `<feed xmlns="${ATOM}"><link rel="hub" href="https://hub.example.net/"/>` +
+        `<entry><content type="xhtml">${deep}</content></entry>` +
+        '<link rel="self" href="https://www.example.org/after"/></feed>';
+
+      expect(parseDiscovery(url, { 'content-type': 'application/atom+xml' }, body)).to.deep.equal({
+        hubs: ['https://hub.example.net/'],
+        self: 'https://www.example.org/after',
+        source: 'atom',
+      });
+    });
+
+    it('finds the hub of a feed nested a hundred thousand deep, closed or not', () => {
+      // Namespaces resolved at every level made this take minutes; the test would time out.
+      const start = `<feed xmlns="${ATOM}"><link rel="hub" href="https://hub.example.net/"/>`;
+      const levels = 100_000;
+      for (const body of [
+        `${start}${'<x>'.repeat(levels)}${'</x>'.repeat(levels)}</feed>`,
+        `${start}${'<x xmlns:p="urn:p">'.repeat(levels)}`,
+      ]) {
+        expect(
+          parseDiscovery(url, { 'content-type': 'application/atom+xml' }, body)?.hubs,
+        ).to.deep.equal(['https://hub.example.net/']);
       }
     });
 
