@@ -132,7 +132,16 @@ export async function discover(
   }
 
   // A redirect's body is only a note for browsers: its Link headers are what it advertises.
-  const links = parseDiscovery(response.url, response.headers, atRedirect ? '' : response.body);
+  let links: DiscoveredLinks | null;
+  try {
+    links = parseDiscovery(response.url, response.headers, atRedirect ? '' : response.body);
+  } catch (error) {
+    // The parsers are lenient; should one still give up on a document, no hub is found in it.
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new DiscoveryError('no_hub', `${response.url} could not be read: ${reason}`, {
+      cause: error,
+    });
+  }
   if (links === null) {
     throw new DiscoveryError('no_hub', `${response.url} advertises no hub`);
   }
