@@ -133,7 +133,10 @@ export function createProgram(io: CliIo, setCode: (code: number) => void): Comma
     withConfirmation,
     withRequestOptions,
   )
-    .option('--purge-orphans', 'delete static records the configuration no longer declares')
+    .option(
+      '--purge-orphans',
+      'end static records the configuration no longer declares (unsubscribed while leased)',
+    )
     .option('--reset-counters', 'zero the error counters of the declared records')
     .option('--force', 'also re-subscribe denied records and records being unsubscribed')
     .action(

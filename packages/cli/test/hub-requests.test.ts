@@ -29,6 +29,7 @@ interface StaticOutput {
   resubscribed: string[];
   skipped: Array<{ id: string; reason: string }>;
   purged: string[];
+  unsubscribing: string[];
   failed: Array<{ topic: string; error: string }>;
   subscriptions: Json[];
 }
@@ -366,27 +367,42 @@ describePostgres(
         await stored(world, denied.id, (found) => found.subscribeStatus === 'verified');
       });
 
-      it('purges orphans only with --yes when not on a terminal', async () => {
+      it('ends orphans only with --yes off a terminal: unsubscribed, then purged', async () => {
         const declared = await world.insert({ static: true });
-        const orphan = await world.insert({ static: true });
+        const held = await world.insert({ static: true });
+        const lapsed = await world.insert({
+          static: true,
+          leaseExpiresAt: new Date(Date.now() - 1000),
+        });
         const dynamic = await world.insert({ static: false });
         const env = declare([{ topic: declared.topic, hub: declared.hub }]);
 
         const refused = await world.run(['static-subscribe', '--purge-orphans'], env);
         expect(refused.code).to.equal(2);
         expect(refused.stderr).to.contain('pass --yes');
-        expect(await world.store.count()).to.equal(3);
+        expect(await world.store.count()).to.equal(4);
         expect(world.hub.requests).to.deep.equal([]);
 
-        const run = await world.run(
-          ['static-subscribe', '--purge-orphans', '--yes', '--json'],
-          env,
-        );
-        expect(run.code, run.stderr).to.equal(0);
-        const report = parseJson<StaticOutput>(run);
-        expect(report.purged).to.deep.equal([orphan.id]);
+        const args = ['static-subscribe', '--purge-orphans', '--yes', '--json'];
+        const first = await world.run(args, env);
+        expect(first.code, first.stderr).to.equal(0);
+        const report = parseJson<StaticOutput>(first);
         expect(report.resubscribed).to.deep.equal([declared.id]);
-        expect(await world.store.get(orphan.id)).to.equal(null);
+        // The hub may still deliver to the one whose lease runs: it is told first.
+        expect(report.purged).to.deep.equal([lapsed.id]);
+        expect(report.unsubscribing).to.deep.equal([held.id]);
+        expect(await world.store.get(lapsed.id)).to.equal(null);
+        const ended = world.hub.requests.find((request) => request.mode === 'unsubscribe');
+        expect(ended).to.include({ topic: held.topic, callback: held.callbackUrl });
+        await stored(world, held.id, (found) => found.unsubscribeStatus === 'verified');
+
+        const second = await world.run(args, env);
+        expect(second.code, second.stderr).to.equal(0);
+        expect(parseJson<StaticOutput>(second)).to.deep.include({
+          purged: [held.id],
+          unsubscribing: [],
+        });
+        expect(await world.store.get(held.id)).to.equal(null);
         expect(await world.store.get(dynamic.id)).not.to.equal(null);
       });
 

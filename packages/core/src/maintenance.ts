@@ -19,7 +19,11 @@ export interface StaticSubscription {
 
 /** How `applyStaticSubscriptions` treats what is already stored. */
 export interface StaticOptions {
-  /** Delete static records that the declarations no longer name. @default false */
+  /**
+   * End static records that the declarations no longer name: one the hub may still hold (a
+   * lease not yet run out) is unsubscribed first and deleted by a later run once the hub has
+   * confirmed; the others are deleted at once. @default false
+   */
   purgeOrphans?: boolean;
   /** Zero the error counters of the declared records. @default false */
   resetCounters?: boolean;
@@ -32,7 +36,10 @@ export interface StaticReport {
   created: string[];
   resubscribed: string[];
   skipped: Array<{ id: string; reason: string }>;
+  /** Orphans deleted. */
   purged: string[];
+  /** Orphans the hub may still hold: being unsubscribed, to be deleted by a later run. */
+  unsubscribing: string[];
   failed: Array<{ topic: string; error: string }>;
 }
 

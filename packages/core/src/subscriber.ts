@@ -697,7 +697,8 @@ export class Subscriber implements CallbackEndpoint {
   /**
    * Materialise subscriptions declared in configuration: missing ones are created, existing
    * ones re-subscribed (denied ones and those being unsubscribed only with `force`), all marked
-   * static; with `purgeOrphans`, static records no longer declared are deleted.
+   * static; with `purgeOrphans`, static records no longer declared are ended: unsubscribed
+   * while the hub may still hold them, deleted once it does not.
    */
   async applyStaticSubscriptions(
     declarations: StaticSubscription[],
@@ -708,6 +709,7 @@ export class Subscriber implements CallbackEndpoint {
       resubscribed: [],
       skipped: [],
       purged: [],
+      unsubscribing: [],
       failed: [],
     };
     const declared = new Set<string>();
@@ -756,20 +758,43 @@ export class Subscriber implements CallbackEndpoint {
       }
     }
 
-    if (options.purgeOrphans) {
-      const orphans: string[] = [];
-      let after: string | undefined;
-      do {
-        const page = await this.store.list(
-          { static: true },
-          { limit: 500, ...(after ? { after } : {}) },
-        );
-        for (const record of page.items) if (!declared.has(record.id)) orphans.push(record.id);
-        after = page.next ?? undefined;
-      } while (after !== undefined);
-      for (const id of orphans) if (await this.store.delete(id)) report.purged.push(id);
-    }
+    if (options.purgeOrphans) await this.endOrphans(declared, report);
     return report;
+  }
+
+  /**
+   * Static records not declared: deleted, unless the hub may still hold them (their lease has
+   * not run out), in which case they are unsubscribed and left for a later run to delete once
+   * the hub has confirmed; a deleted record's deliveries would be answered 404 and retried.
+   */
+  private async endOrphans(declared: Set<string>, report: StaticReport): Promise<void> {
+    const orphans: Subscription[] = [];
+    let after: string | undefined;
+    do {
+      const page = await this.store.list(
+        { static: true },
+        { limit: 500, ...(after ? { after } : {}) },
+      );
+      for (const record of page.items) if (!declared.has(record.id)) orphans.push(record);
+      after = page.next ?? undefined;
+    } while (after !== undefined);
+
+    const now = this.context.now().getTime();
+    for (const record of orphans) {
+      const held =
+        !isEnded(record) && record.leaseExpiresAt !== null && record.leaseExpiresAt.getTime() > now;
+      if (!held) {
+        if (await this.store.delete(record.id)) report.purged.push(record.id);
+      } else if (
+        record.unsubscribeStatus === 'requesting' ||
+        record.unsubscribeStatus === 'verifying'
+      ) {
+        report.unsubscribing.push(record.id);
+      } else {
+        await this.unsubscribe(record.id);
+        report.unsubscribing.push(record.id);
+      }
+    }
   }
 
   /** Delete records whose handler is no longer configured; resolves with their ids. */

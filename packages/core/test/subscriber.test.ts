@@ -467,6 +467,40 @@ describe("subscriber lifecycle (the original project's cases, over real sockets)
     expect((await subscriber.get(id!))!.subscribeStatus).to.equal('denied');
   });
 
+  it('ends static orphans by their state: deleted, unsubscribed, or left to finish', async () => {
+    const topics = ['lapsed', 'held', 'ending', 'refused'].map((name) => `${TOPIC}?${name}`);
+    const first = await subscriber.applyStaticSubscriptions(
+      topics.map((topic) => ({ topic, hub: hub.url })),
+    );
+    await queue.idle();
+    const [lapsed, held, ending, refused] = first.created as [string, string, string, string];
+    const lease = (ms: number) => ({
+      subscribeStatus: 'verified' as const,
+      leaseExpiresAt: new Date(Date.now() + ms),
+    });
+    await subscriber.store.transition(lapsed, { set: lease(-1000) });
+    await subscriber.store.transition(held, { set: lease(3_600_000) });
+    await subscriber.store.transition(ending, {
+      set: { ...lease(3_600_000), unsubscribeStatus: 'verifying' },
+    });
+    await subscriber.store.transition(refused, {
+      set: { ...lease(3_600_000), unsubscribeStatus: 'huberror' },
+    });
+    hub.requests.length = 0;
+
+    const report = await subscriber.applyStaticSubscriptions([], { purgeOrphans: true });
+    await queue.idle();
+
+    expect(report.purged).to.deep.equal([lapsed]);
+    expect(report.unsubscribing).to.have.members([held, ending, refused]);
+    expect(await subscriber.get(lapsed)).to.equal(null);
+    const asked = hub.requests.map((request) => request.params.get('hub.callback'));
+    const callbackOf = async (id: string) => (await subscriber.get(id))!.callbackUrl;
+    expect(asked).to.have.members([await callbackOf(held), await callbackOf(refused)]);
+    expect(hub.requests.every((request) => request.params.get('hub.mode') === 'unsubscribe')).to.be
+      .true;
+  });
+
   it('refuses numeric options that are not whole numbers in range, naming them', () => {
     const base = { baseUrl: server.origin, handlers: { news: () => undefined } };
     const long = `${hub.url}?${'t'.repeat(600)}`;

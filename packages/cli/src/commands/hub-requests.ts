@@ -131,8 +131,9 @@ export async function staticSubscribeCommand(
       async () => {
         const stored = await subscriber.store.count({ static: true });
         return (
-          `Delete the static subscriptions the configuration no longer declares ` +
-          `(${stored} stored, ${declarations.length} declared)? Hubs are not told.`
+          `End the static subscriptions the configuration no longer declares ` +
+          `(${stored} stored, ${declarations.length} declared)? Those a hub may still hold ` +
+          `are unsubscribed, and deleted by a later run once the hub has confirmed.`
         );
       },
       'static-subscribe --purge-orphans',
@@ -152,18 +153,26 @@ export async function staticSubscribeCommand(
 
   const ids = [...report.created, ...report.resubscribed];
   const outcome = await settleRequests(subscriber, ids, 'subscribe', options, out);
+  const ending = await settleRequests(
+    subscriber,
+    report.unsubscribing,
+    'unsubscribe',
+    options,
+    out,
+  );
   if (out.json) {
     await out.document({
       ...report,
       subscriptions: outcome.records.map(serialiseRecord),
-      requestFailed: outcome.failed,
-      pending: outcome.pending,
+      requestFailed: [...outcome.failed, ...ending.failed],
+      pending: [...outcome.pending, ...ending.pending],
     });
   } else {
     const byId = new Map(outcome.records.map((record) => [record.id, record]));
     const lines = [
       `Created ${report.created.length}, re-subscribed ${report.resubscribed.length}, ` +
         `skipped ${report.skipped.length}, purged ${report.purged.length}, ` +
+        (report.unsubscribing.length > 0 ? `unsubscribing ${report.unsubscribing.length}, ` : '') +
         `failed ${report.failed.length}.`,
     ];
     const show = (label: string, id: string) => {
@@ -176,13 +185,18 @@ export async function staticSubscribeCommand(
       lines.push(`  ${'skipped'.padEnd(12)} ${id}  ${reason} (--force re-subscribes it)`),
     );
     report.purged.forEach((id) => lines.push(`  ${'purged'.padEnd(12)} ${id}`));
+    report.unsubscribing.forEach((id) =>
+      lines.push(`  ${'unsubscribing'.padEnd(12)} ${id}  (deleted by a later run once ended)`),
+    );
     report.failed.forEach(({ topic, error }) =>
       lines.push(`  ${'failed'.padEnd(12)} ${topic}: ${error}`),
     );
     await out.line(lines.join('\n'));
   }
 
-  const failures = report.failed.length + outcome.failed.length + outcome.pending.length;
+  const failures =
+    report.failed.length +
+    [outcome, ending].reduce((sum, { failed, pending }) => sum + failed.length + pending.length, 0);
   return failures > 0 ? EXIT.failed : EXIT.ok;
 }
 
