@@ -362,6 +362,23 @@ describe('parseDiscovery', () => {
       }
     });
 
+    it('reads a prolog of empty comments, instructions or doctypes with no element after', () => {
+      // A regular expression backtracked exponentially on these: 32 took about half a minute.
+      for (const unit of ['<!---->', '<??>', '<!doctype a []>']) {
+        for (const times of [32, 2000]) {
+          const body = unit.repeat(times);
+          expect(parseDiscovery(url, { 'content-type': 'text/html' }, body), unit).to.equal(null);
+        }
+      }
+      const prolog = `<?xml version="1.0"?><!-- -- --><!DOCTYPE feed [ <!ENTITY a "b"> ]>\n`;
+      const feed = `<feed xmlns="${ATOM}"><link rel="hub" href="https://h.example/"/></feed>`;
+      const body = `${prolog}${feed}`;
+      expect(parseDiscovery(url, { 'content-type': 'text/plain' }, body)).to.deep.include({
+        hubs: ['https://h.example/'],
+        source: 'atom',
+      });
+    });
+
     it('still finds the hub in a feed that is not well-formed', () => {
       const body = `<rss version="2.0" xmlns:atom="http://www.w3.org/2005/Atom"><channel>
 <title>Fish & Chips &nbsp; <b>bold</title>
