@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { brotliDecompressSync, gunzipSync, inflateSync, type ZlibOptions } from 'node:zlib';
 
 import type { Notification } from '@websubsub/core';
 import type pg from 'pg';
@@ -22,12 +23,37 @@ export interface NotificationLog {
   readonly description: string;
 }
 
+/** The most a compressed delivery is inflated to for display. */
+const MAX_INFLATED_BYTES = 10 * 1024 * 1024;
+
+const DECODERS: Record<string, (body: Buffer, options: ZlibOptions) => Buffer> = {
+  gzip: gunzipSync,
+  'x-gzip': gunzipSync,
+  deflate: inflateSync,
+  br: brotliDecompressSync,
+};
+
+/**
+ * The body as text. Core hands on the bytes as the hub signed them, compressed if the hub sent
+ * them so: those are shown inflated; a body that does not inflate is shown as it came.
+ */
+function bodyText(notification: Notification): string {
+  const coding = notification.headers['content-encoding']?.trim().toLowerCase();
+  const decode = coding === undefined ? undefined : DECODERS[coding];
+  if (decode === undefined) return notification.body.toString('utf8');
+  try {
+    return decode(notification.body, { maxOutputLength: MAX_INFLATED_BYTES }).toString('utf8');
+  } catch {
+    return notification.body.toString('utf8');
+  }
+}
+
 function entryOf(notification: Notification): NotificationEntry {
   return {
     subscriptionId: notification.subscription.id,
     topic: notification.topic,
     contentType: notification.contentType,
-    body: notification.body.toString('utf8'),
+    body: bodyText(notification),
     receivedAt: notification.receivedAt.toISOString(),
   };
 }

@@ -156,6 +156,32 @@ for (const [setup, extraEnv] of [
       expect(Date.parse(shown.receivedAt)).to.be.a('number').and.not.NaN;
     });
 
+    it('shows a compressed delivery inflated, signed over the bytes sent', async () => {
+      const fixture = notification('wordpress-atom-two-entries');
+      const topic = hub.serveFeed('/gzip/feed', {
+        body: '<feed/>',
+        contentType: 'application/atom+xml',
+      });
+      const created = await call('POST', '/subscriptions', { topic, secret: fixture.secret });
+      await verified(created.json.id);
+
+      const results = await hub.publish(topic, {
+        body: gzipSync(fixture.body),
+        contentType: 'application/atom+xml',
+        headers: { 'Content-Encoding': 'GZIP' },
+        algorithm: 'sha256',
+      });
+      expect(results.map((result) => result.status)).to.deep.equal([202]);
+
+      const shown = await until(async () => {
+        const { json } = await call('GET', '/notifications');
+        return json.find(
+          (entry: { subscriptionId: string }) => entry.subscriptionId === created.json.id,
+        );
+      }, 'the delivery at /notifications');
+      expect(shown.body).to.equal(fixture.body.toString('utf8'));
+    });
+
     it('never shows a wrongly signed delivery', async () => {
       const topic = hub.serveFeed('/forged/feed', {
         body: '<feed/>',

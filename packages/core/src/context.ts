@@ -21,7 +21,10 @@ export interface Notification {
   contentType: string | null;
   /** Request headers as sent, names in lower case (framing headers left out). */
   headers: Record<string, string>;
-  /** The raw body bytes, exactly as received and signed. */
+  /**
+   * The raw body bytes, exactly as received and signed: a `Content-Encoding` (gzip, deflate,
+   * br) is not undone, `headers['content-encoding']` names it.
+   */
   body: Buffer;
   /** When the callback accepted the content. */
   receivedAt: Date;
