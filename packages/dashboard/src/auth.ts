@@ -40,16 +40,22 @@ export function bearerToken(request: CallbackRequest): string | null {
 
 /**
  * A shared token that opens the dashboard: sent as `Authorization: Bearer`, or once in a
- * sign-in (form or `?token=`) that leaves a session cookie holding a digest of the token, so
- * the token itself is never stored in the browser and changing it ends every session.
+ * sign-in (form or `?token=`) that leaves a session cookie. A session is its end time and a
+ * random nonce, signed with a key derived from the token: the token itself is never stored in
+ * the browser, every instance sharing the token accepts the session, it ends at its time
+ * (`sessionSeconds` after sign-in), and changing the token ends every session at once.
  */
 export class TokenCheck {
   private readonly key = randomBytes(32);
-  /** The session cookie's value. */
-  readonly sessionValue: string;
+  private readonly sessionKey: Buffer;
 
-  constructor(private readonly token: string) {
-    this.sessionValue = digest(token, 'websubsub dashboard session').toString('base64url');
+  constructor(
+    private readonly token: string,
+    /** How long a session lasts after its sign-in. */
+    readonly sessionSeconds: number,
+    private readonly now: () => Date,
+  ) {
+    this.sessionKey = digest(token, 'websubsub dashboard session');
   }
 
   /** Is this the token? */
@@ -57,13 +63,26 @@ export class TokenCheck {
     return sameSecret(this.key, candidate, this.token);
   }
 
-  /** Does the request carry the token or a session made with it? */
+  /** The cookie value of a new session, starting now. */
+  newSession(): string {
+    const ends = this.now().getTime() + this.sessionSeconds * 1000;
+    const body = `${ends}.${randomBytes(16).toString('base64url')}`;
+    return `${body}.${digest(this.sessionKey, body).toString('base64url')}`;
+  }
+
+  /** Does the request carry the token or a session made with it that has not ended? */
   allows(request: CallbackRequest): boolean {
     const bearer = bearerToken(request);
     if (bearer !== null && this.matches(bearer)) return true;
 
     const session = cookiesOf(request)[SESSION_COOKIE];
-    return session !== undefined && sameSecret(this.key, session, this.sessionValue);
+    const signed = session === undefined ? -1 : session.lastIndexOf('.');
+    if (session === undefined || signed <= 0) return false;
+    const body = session.slice(0, signed);
+    const expected = digest(this.sessionKey, body).toString('base64url');
+    if (!sameSecret(this.key, session.slice(signed + 1), expected)) return false;
+    const ends = Number(body.slice(0, body.indexOf('.')));
+    return Number.isFinite(ends) && ends > this.now().getTime();
   }
 }
 

@@ -61,6 +61,11 @@ export interface DashboardOptions {
   searchScanLimit?: number;
   /** How long the counts by status are reused. @default 5000 */
   summaryCacheMs?: number;
+  /**
+   * How long a token sign-in lasts, in seconds: the session cookie ends then, even if copied
+   * elsewhere. @default 43200 (12 hours)
+   */
+  sessionSeconds?: number;
   /** Mark cookies `Secure`. @default true when the subscriber's `baseUrl` is https */
   secureCookies?: boolean;
   /**
@@ -192,7 +197,11 @@ class DashboardEndpoint implements Dashboard {
     // only.
     this.callbackPaths = [this.basePath];
     this.authorize = options.authorize ?? null;
-    this.token = hasToken ? new TokenCheck(options.token as string) : null;
+    this.now = options.now ?? (() => new Date());
+    const sessionSeconds = positive(options.sessionSeconds, 43_200, 'sessionSeconds');
+    this.token = hasToken
+      ? new TokenCheck(options.token as string, sessionSeconds, this.now)
+      : null;
     const secret =
       options.csrfSecret !== undefined
         ? Buffer.from(options.csrfSecret)
@@ -209,7 +218,6 @@ class DashboardEndpoint implements Dashboard {
       options.secureCookies ?? this.subscriber.settings.baseUrl.startsWith('https:');
     this.title = options.title ?? 'WebSub subscriptions';
     this.logger = options.logger ?? silentLogger;
-    this.now = options.now ?? (() => new Date());
 
     this.history = options.history === false ? null : (options.history ?? createMemoryHistory());
     this.stopRecording = this.history
@@ -588,7 +596,8 @@ class DashboardEndpoint implements Dashboard {
 
   // Lax, so that following a link to the dashboard from elsewhere still finds the session.
   private sessionCookie(): string {
-    return this.cookie(SESSION_COOKIE, (this.token as TokenCheck).sessionValue, 'lax');
+    const token = this.token as TokenCheck;
+    return this.cookie(SESSION_COOKIE, token.newSession(), 'lax', token.sessionSeconds);
   }
 
   private notFound(frame: PageFrame, extra: Record<string, string>): CallbackResponse {

@@ -59,7 +59,7 @@ describe('dashboard (Koa, over real sockets)', () => {
       expect(answer.status).to.equal(303);
       expect(answer.headers.get('location')).to.equal('/dashboard?status=verified');
       const cookie = answer.headers.getSetCookie().find((line) => line.startsWith(SESSION_COOKIE));
-      expect(cookie).to.match(/; Path=\/dashboard; HttpOnly; SameSite=Lax$/);
+      expect(cookie).to.match(/; Max-Age=43200; Path=\/dashboard; HttpOnly; SameSite=Lax$/);
       expect(cookie).not.to.contain(TOKEN);
       expect((await browser.get('/dashboard?status=verified')).status).to.equal(200);
 
@@ -82,6 +82,34 @@ describe('dashboard (Koa, over real sockets)', () => {
       expect(out.status).to.equal(303);
       expect(browser.cookies.has(SESSION_COOKIE)).to.equal(false);
       expect((await browser.get('/dashboard')).status).to.equal(401);
+    });
+
+    it('gives each sign-in a session of its own that ends at its time, copied or not', async () => {
+      let now = new Date('2026-12-04T10:00:00Z');
+      app = await startDashboardApp({ sessionSeconds: 3600, now: () => now });
+      const first = new Browser(app.origin);
+      const second = new Browser(app.origin);
+      await first.signIn();
+      await second.signIn();
+      const session = first.cookies.get(SESSION_COOKIE) as string;
+      expect(session).to.be.a('string').and.not.equal(second.cookies.get(SESSION_COOKIE));
+
+      // Signing out clears the browser's cookie; a copy of it lasts only until its end.
+      const copy = new Browser(app.origin);
+      copy.cookies.set(SESSION_COOKIE, session);
+      const page = await first.get('/dashboard');
+      await first.post('/dashboard/logout', { csrf: formToken(page.text) });
+      expect((await first.get('/dashboard')).status).to.equal(401);
+      expect((await copy.get('/dashboard')).status).to.equal(200);
+      now = new Date(now.getTime() + 3_601_000);
+      expect((await copy.get('/dashboard')).status).to.equal(401);
+      expect((await second.get('/dashboard')).status).to.equal(401);
+
+      // A session whose end was moved later no longer matches its signature.
+      const [, nonce, signature] = session.split('.');
+      const forged = new Browser(app.origin);
+      forged.cookies.set(SESSION_COOKIE, `${now.getTime() + 3_600_000}.${nonce}.${signature}`);
+      expect((await forged.get('/dashboard')).status).to.equal(401);
     });
 
     it('asks a user-supplied authorize() and offers no token sign-in then', async () => {
