@@ -1,4 +1,4 @@
-import { MemoryQueue, type Subscriber, type Subscription } from '@websubsub/core';
+import type { Subscriber, Subscription } from '@websubsub/core';
 
 import type { Output } from './output.js';
 
@@ -32,12 +32,9 @@ const statusFor = (record: Subscription, mode: Mode): string | null =>
  * jobs this command queued may run in another process, so its records are watched instead.
  */
 const idleOf = (subscriber: Subscriber): (() => Promise<void>) | null => {
-  const queue = subscriber.queue;
-  // By name too: a configuration may have been built with another copy of core.
-  if (queue instanceof MemoryQueue || queue.constructor?.name === 'MemoryQueue') {
-    return () => (queue as MemoryQueue).idle();
-  }
-  return null;
+  const queue = subscriber.queue as Subscriber['queue'] & { idle?: () => Promise<void> };
+  if (queue.inProcess !== true || typeof queue.idle !== 'function') return null;
+  return () => (queue.idle as () => Promise<void>).call(queue);
 };
 
 /** Start the subscriber's queue before requests are queued, unless they are only to be queued. */
@@ -50,7 +47,7 @@ export async function prepareRequests(
     await subscriber.start();
     return;
   }
-  if (idleOf(subscriber)) {
+  if (subscriber.queue.inProcess === true) {
     out.note(
       'websubsub: --no-wait with the in-process queue: the requests are stored but not sent; ' +
         'the retry sweep of an application sharing this store sends them once they are due',

@@ -2,7 +2,6 @@ import { randomUUID } from 'node:crypto';
 
 import {
   MemoryLock,
-  MemoryQueue,
   MemoryStore,
   type HealthReport,
   type Subscriber,
@@ -166,7 +165,8 @@ function checkQueue(subscriber: Subscriber): DoctorCheck {
     return { name: 'queue', status: 'failed', detail: `missing ${missing.join(', ')}` };
   }
   const kind = kindOf(subscriber.queue, 'queue');
-  if (subscriber.queue instanceof MemoryQueue || kind === 'MemoryQueue') {
+  // The contract's own mark: jobs never leave this process.
+  if (subscriber.queue.inProcess === true) {
     return {
       name: 'queue',
       status: 'warning',
