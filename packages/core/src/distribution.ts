@@ -16,7 +16,13 @@ export interface DeliveryJob {
   headers: Record<string, string>;
   body: string | Buffer;
   receivedAt: string | Date;
+  /** How many times the job was put back because the store could not be read. */
+  storeWaits?: number;
 }
+
+/** The first wait for a store that could not be read, doubling up to `STORE_WAIT_MAX_MS`. */
+const STORE_WAIT_FIRST_MS = 1000;
+const STORE_WAIT_MAX_MS = 60_000;
 
 /** `lastDeliveryAt` is kept to this resolution, saving a store write per delivery. */
 const LAST_DELIVERY_RESOLUTION_MS = 1000;
@@ -156,7 +162,13 @@ export async function acceptDelivery(
 
 /** Run a queued delivery: hand it to the subscription's handler, then note when it arrived. */
 export async function runDelivery(context: SubscriberContext, job: DeliveryJob): Promise<void> {
-  const record = await context.store.get(job.subscriptionId);
+  let record: Subscription | null;
+  try {
+    record = await context.store.get(job.subscriptionId);
+  } catch (error) {
+    await waitForStore(context, job, error);
+    return;
+  }
   if (!record) {
     context.logger.warn(
       { subscriptionId: job.subscriptionId },
@@ -212,6 +224,30 @@ export async function runDelivery(context: SubscriberContext, job: DeliveryJob):
   } catch (error) {
     context.logger.warn({ subscriptionId: record.id, error }, 'Could not record delivery time');
   }
+}
+
+/**
+ * Put a delivery back in the queue for later when its subscription could not be read: an
+ * acknowledged delivery waits out a store outage of any length instead of spending the
+ * handler's attempts on it (five attempts took about 30 s, and then it was gone). Should the
+ * queue refuse too, the error counts as a failed attempt.
+ */
+async function waitForStore(
+  context: SubscriberContext,
+  job: DeliveryJob,
+  error: unknown,
+): Promise<void> {
+  const waits = typeof job.storeWaits === 'number' ? job.storeWaits : 0;
+  const delayMs = Math.min(
+    STORE_WAIT_FIRST_MS * 2 ** Math.min(waits, 16),
+    STORE_WAIT_MAX_MS,
+    Math.max(context.settings.retryBackoffMaxMs, 1),
+  );
+  await context.queue.enqueue(JOBS.deliver, { ...job, storeWaits: waits + 1 }, { delayMs });
+  context.logger.warn(
+    { subscriptionId: job.subscriptionId, error, waits: waits + 1, delayMs },
+    'The store could not be read: the delivery waits in the queue',
+  );
 }
 
 /** The first value of a header that may have been sent more than once. */

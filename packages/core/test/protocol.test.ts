@@ -8,7 +8,9 @@ import { startTestHub, type TestHub } from '@websubsub/testing';
 import { expect } from 'chai';
 
 import {
+  AdapterError,
   createMemoryQueue,
+  createMemoryStore,
   createSubscriber,
   type Logger,
   type MemoryQueue,
@@ -457,6 +459,35 @@ describe('protocol details (issue 3), over real sockets', () => {
       await fetch(record.callbackUrl, { method: 'POST', body: 'same' });
       await queue.idle();
       expect(received).to.have.length(2);
+    });
+
+    it('keeps an acknowledged delivery through a store outage (failures injected)', async () => {
+      const store = createMemoryStore();
+      const read = store.get.bind(store);
+      const outage = { pass: 0, fail: 0 };
+      store.get = async (id) => {
+        if (outage.pass > 0) outage.pass -= 1;
+        else if (outage.fail > 0) {
+          outage.fail -= 1;
+          throw new AdapterError('MemoryStore', 'get failed', new Error('connection refused'));
+        }
+        return read(id);
+      };
+      const failed: unknown[] = [];
+      await build({ store, deliveryAttempts: 2, deliveryBackoffMs: 1, retryBackoffMaxMs: 5 });
+      subscriber.on('handler:failed', (event) => void failed.push(event));
+      const record = await pending();
+
+      // The callback reads the record once to acknowledge; the job's next six reads fail.
+      Object.assign(outage, { pass: 1, fail: 6 });
+      const response = await fetch(record.callbackUrl, { method: 'POST', body: 'kept' });
+      expect(response.status).to.equal(202);
+      await queue.idle();
+
+      expect(outage.fail).to.equal(0);
+      expect(received.map((notification) => notification.body.toString())).to.deep.equal(['kept']);
+      expect(failed).to.deep.equal([]);
+      expect(warnings).to.include('The store could not be read: the delivery waits in the queue');
     });
 
     it('answers 503 when the queue refuses (simulated), so the hub sends again', async () => {
