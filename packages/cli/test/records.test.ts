@@ -92,6 +92,22 @@ describePostgres('websubsub CLI: list, show and dump (child processes, PostgreSQ
     expect(human.stdout).to.match(new RegExp(`^Callback URL:\\s+${record.callbackUrl}$`, 'm'));
   });
 
+  it('show keeps the further lines of a hub error under its value', async () => {
+    const record = await world.insert({
+      subscribeStatus: 'huberror',
+      lastError: 'Hub answered 500: over quota\nHub errors: 0\r\nStatus: verified',
+    });
+
+    const run = await world.run(['show', record.id]);
+
+    expect(run.code, run.stderr).to.equal(0);
+    expect(run.stdout).to.match(/^Last error: +Hub answered 500: over quota$/m);
+    expect(run.stdout).to.match(/^ +Hub errors: 0$/m);
+    expect(run.stdout).to.match(/^ +Status: verified$/m);
+    expect(run.stdout).not.to.match(/^Status: verified$/m);
+    expect(run.stdout).to.match(/^Hub errors: +0$/m);
+  });
+
   it('show exits 1 for an unknown id, and points out a handler not configured', async () => {
     const missing = await world.run(['show', '00000000-0000-4000-8000-000000000000']);
     expect(missing.code).to.equal(1);

@@ -210,7 +210,9 @@ export async function showCommand(context: CommandContext, id: string): Promise<
     const value = json[field];
     const shown =
       field === 'hasSecret' ? (value ? 'set' : 'none') : value === null ? '-' : String(value);
-    return `${`${label}:`.padEnd(width + 2)}${shown}`;
+    // A hub's text may hold line breaks: its further lines stay under the value, indented.
+    const indented = shown.replace(/\r\n?|\n/g, `\n${' '.repeat(width + 2)}`);
+    return `${`${label}:`.padEnd(width + 2)}${indented}`;
   });
 
   // Say what the CLI can tell that the record cannot: whether its handler still exists.
