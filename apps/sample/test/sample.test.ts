@@ -120,15 +120,24 @@ for (const [setup, extraEnv] of [
       });
     }
 
-    it('verifies within subscribing, then shows a signed delivery at /notifications', async () => {
-      const fixture = notification('wordpress-atom-two-entries');
-      const topic = hub.serveFeed('/signed/feed', {
-        body: '<feed/>',
-        contentType: 'application/atom+xml',
-      });
+    /** The first delivery of a subscription that /notifications lists, once it does. */
+    const shownFor = (id: string) =>
+      until(async () => {
+        const { json } = await call('GET', '/notifications');
+        return json.find((entry: { subscriptionId: string }) => entry.subscriptionId === id);
+      }, 'the delivery at /notifications');
 
+    /** A verified subscription to a feed of the hub's, with a real fixture's secret. */
+    const subscribedWithSecret = async (path: string) => {
+      const fixture = notification('wordpress-atom-two-entries');
+      const topic = hub.serveFeed(path, { body: '<feed/>', contentType: 'application/atom+xml' });
       const created = await call('POST', '/subscriptions', { topic, secret: fixture.secret });
       await verified(created.json.id);
+      return { fixture, topic, created };
+    };
+
+    it('verifies within subscribing, then shows a signed delivery at /notifications', async () => {
+      const { fixture, topic, created } = await subscribedWithSecret('/signed/feed');
       const verification = hub.verifications.find(
         (entry) => entry.callback === created.json.callbackUrl,
       );
@@ -144,12 +153,7 @@ for (const [setup, extraEnv] of [
       });
       expect(results.map((result) => result.status)).to.deep.equal([202]);
 
-      const shown = await until(async () => {
-        const { json } = await call('GET', '/notifications');
-        return json.find(
-          (entry: { subscriptionId: string }) => entry.subscriptionId === created.json.id,
-        );
-      }, 'the delivery at /notifications');
+      const shown = await shownFor(created.json.id);
       expect(shown.body).to.equal(fixture.body.toString('utf8'));
       expect(shown.topic).to.equal(topic);
       expect(shown.contentType).to.equal(contentType);
@@ -157,13 +161,7 @@ for (const [setup, extraEnv] of [
     });
 
     it('shows a compressed delivery inflated, signed over the bytes sent', async () => {
-      const fixture = notification('wordpress-atom-two-entries');
-      const topic = hub.serveFeed('/gzip/feed', {
-        body: '<feed/>',
-        contentType: 'application/atom+xml',
-      });
-      const created = await call('POST', '/subscriptions', { topic, secret: fixture.secret });
-      await verified(created.json.id);
+      const { fixture, topic, created } = await subscribedWithSecret('/gzip/feed');
 
       const results = await hub.publish(topic, {
         body: gzipSync(fixture.body),
@@ -173,12 +171,7 @@ for (const [setup, extraEnv] of [
       });
       expect(results.map((result) => result.status)).to.deep.equal([202]);
 
-      const shown = await until(async () => {
-        const { json } = await call('GET', '/notifications');
-        return json.find(
-          (entry: { subscriptionId: string }) => entry.subscriptionId === created.json.id,
-        );
-      }, 'the delivery at /notifications');
+      const shown = await shownFor(created.json.id);
       expect(shown.body).to.equal(fixture.body.toString('utf8'));
     });
 
