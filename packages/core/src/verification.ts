@@ -13,8 +13,9 @@ import {
 /**
  * Subscribe states in which a request of ours may still await the hub's verification: also
  * after a timeout or an error answer, since the hub may have taken the request all the same.
- * A verified subscription has no request pending, so a verification for it is refused: nobody
- * can move its lease by replaying or forging one.
+ * A verified subscription has no request pending, so a verification for it is refused (nobody
+ * can move its lease by replaying or forging one), save those still owed for requests sent
+ * again after a verification timeout (`answersRequestSentAgain`).
  */
 const SUBSCRIBE_PENDING: SubscribeStatus[] = [
   'requesting',
@@ -87,7 +88,8 @@ export async function answerVerification(
   }
   if (topic !== record.topic) return refuse(context, record, mode, 404, 'Topic does not match');
   const challenge = single('hub.challenge') as QueryValue | null;
-  if (!isPending(record, mode)) {
+  const late = mode === 'subscribe' && answersRequestSentAgain(record);
+  if (!isPending(record, mode) && !late) {
     if (mode === 'unsubscribe' && isForRetired(record, reached)) {
       return endRetiredCallback(context, record, topic, challenge);
     }
@@ -113,7 +115,9 @@ export async function answerVerification(
     leaseSeconds = Number(lease);
   }
 
-  const confirmed = await confirm(context, record, mode, topic, leaseSeconds);
+  const confirmed = late
+    ? await confirmAgain(context, record, topic, leaseSeconds as number)
+    : await confirm(context, record, mode, topic, leaseSeconds);
   if (!confirmed) return refuse(context, record, mode, 404, `No ${mode} request is pending`);
   if (mode === 'subscribe') {
     await scheduleLeaseRenewal(context, confirmed);
@@ -231,19 +235,57 @@ async function confirm(
     });
   }
 
-  // A lease of 0 says nothing useful (one hub always sends it): assume a default so the
-  // subscription is still renewed; clamp very long leases so renewal is never years away.
-  const { assumedLeaseSeconds, maxLeaseSeconds } = context.settings;
-  const granted = leaseSeconds === 0 ? assumedLeaseSeconds : (leaseSeconds as number);
-  const effective = Math.min(granted, maxLeaseSeconds);
   return context.store.transition(record.id, {
     when,
     set: {
       subscribeStatus: 'verified',
-      leaseExpiresAt: new Date(context.now().getTime() + effective * 1000),
+      leaseExpiresAt: leaseEnd(context, leaseSeconds as number),
       retryAt: null,
       lastError: null,
       deniedReason: null,
+    },
+  });
+}
+
+/**
+ * Is this verified subscription still owed a verification? Each time the hub did not verify in
+ * time the request was sent again (counted in `verifyTimeouts`); a slow hub then verifies
+ * every one of them, and the first confirmed the subscription. The others verify requests we
+ * did make, so they are confirmed too, one per request sent again: refused, a hub that
+ * queues its verifications takes the 404 as a failed verification and denies the
+ * subscription it still holds.
+ */
+function answersRequestSentAgain(record: Subscription): boolean {
+  return (
+    record.subscribeStatus === 'verified' &&
+    record.unsubscribeStatus === null &&
+    record.verifyTimeouts > 0
+  );
+}
+
+/**
+ * When a lease the hub granted ends. A lease of 0 says nothing useful (one hub always sends
+ * it): a default is assumed so the subscription is still renewed; very long leases are clamped
+ * so that renewal is never years away.
+ */
+function leaseEnd(context: SubscriberContext, leaseSeconds: number): Date {
+  const { assumedLeaseSeconds, maxLeaseSeconds } = context.settings;
+  const granted = leaseSeconds === 0 ? assumedLeaseSeconds : leaseSeconds;
+  return new Date(context.now().getTime() + Math.min(granted, maxLeaseSeconds) * 1000);
+}
+
+/** Confirm the verification of a request sent again: the lease is the hub's latest word. */
+async function confirmAgain(
+  context: SubscriberContext,
+  record: Subscription,
+  topic: string,
+  leaseSeconds: number,
+): Promise<Subscription | null> {
+  return context.store.transition(record.id, {
+    when: { topic, unsubscribeStatus: null, subscribeStatus: 'verified' },
+    set: {
+      leaseExpiresAt: leaseEnd(context, leaseSeconds),
+      verifyTimeouts: Math.max(0, record.verifyTimeouts - 1),
     },
   });
 }

@@ -105,6 +105,38 @@ describe("subscriber lifecycle (the original project's cases, over real sockets)
     expect(expires).to.be.within(before + 86_400_000 - 1000, Date.now() + 86_400_000);
   });
 
+  it('confirms the verification of a request sent again after a timeout, once', async () => {
+    const record = await subscribed({ leaseSeconds: 3600 });
+    // The hub is slow: the retry sweep finds no verification in time and asks again.
+    await subscriber.store.transition(record.id, { set: { retryAt: new Date(Date.now() - 1) } });
+    await subscriber.retryFailed();
+    await queue.idle();
+    expect(hub.requests.map((request) => request.params.get('hub.mode'))).to.deep.equal([
+      'subscribe',
+      'subscribe',
+    ]);
+    const ask = (challenge: string, lease: string) =>
+      verify(record, {
+        'hub.mode': 'subscribe',
+        'hub.topic': TOPIC,
+        'hub.challenge': challenge,
+        'hub.lease_seconds': lease,
+      });
+
+    // The hub verifies both requests, late: both are ours, so both are confirmed.
+    expect(await ask('first', '3600')).to.include({ status: 200, body: 'first' });
+    const second = await ask('second', '7200');
+    const asked = Date.now();
+    expect(second).to.include({ status: 200, body: 'second' });
+    const stored = (await subscriber.get(record.id))!;
+    expect(stored).to.include({ subscribeStatus: 'verified', verifyTimeouts: 0 });
+    expect(stored.leaseExpiresAt!.getTime()).to.be.within(asked + 7_199_000, asked + 7_201_000);
+
+    // A third has no request of ours to answer: refused, the lease unchanged.
+    expect((await ask('third', '60')).status).to.equal(404);
+    expect((await subscriber.get(record.id))!.leaseExpiresAt).to.deep.equal(stored.leaseExpiresAt);
+  });
+
   for (const [name, params, reason] of [
     ['without a challenge', { 'hub.lease_seconds': '3600' }, 'Missing hub.challenge'],
     ['without a lease', { 'hub.challenge': 'abc' }, 'Missing hub.lease_seconds'],
