@@ -105,6 +105,9 @@ export async function refreshSubscriptions(context: SubscriberContext): Promise<
  * Mark a verified record as renewing: the job to queue, or `null` if it is not. With
  * `discoverAgain`, a record whose hub came from discovery gets its topic discovered first.
  */
+/** The failure counters of a request cycle that has not failed yet. */
+const NO_FAILURES = { connectionErrors: 0, hubErrors: 0, verifyTimeouts: 0, verifyErrors: 0 };
+
 async function markRenewing(
   context: SubscriberContext,
   id: string,
@@ -116,6 +119,10 @@ async function markRenewing(
     set: {
       subscribeStatus: 'requesting',
       retryAt: new Date(now.getTime() + context.settings.verifyWaitMs),
+      // Counted per renewal: failures of renewals the hub has since verified are over, and
+      // left on the counters they gave up healthy subscriptions after scattered errors (and
+      // stretched the backoff of the next retry to its maximum).
+      ...NO_FAILURES,
     },
   });
   if (!renewing) return null;

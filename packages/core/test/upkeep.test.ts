@@ -421,6 +421,40 @@ describe('upkeep: renewal and retries with a controllable clock', () => {
     expect(requestsFor(record).length - before).to.equal(1);
   });
 
+  it('counts failures per renewal: an error at each never adds up to giving up', async () => {
+    await build({ maxRetries: { hubErrors: 2 } });
+    const record = await subscriber.subscribe({ topic: 'https://a.example/flaky', hub: hub.url });
+    await queue.idle();
+    await grant(record, 2 * DAY);
+
+    const firstRetries: number[] = [];
+    for (let renewal = 0; renewal < 4; renewal++) {
+      // The lease is due: the renewal's first request meets a 503, its retry goes through.
+      clock = (await store.get(record.id))!.leaseExpiresAt!.getTime() - HOUR;
+      hub.answer = { status: 503, body: 'busy' };
+      await subscriber.refreshSubscriptions();
+      await queue.idle();
+      const failed = (await store.get(record.id))!;
+      expect(failed, `renewal ${renewal}`).to.include({
+        subscribeStatus: 'huberror',
+        hubErrors: 1,
+      });
+      firstRetries.push(failed.retryAt!.getTime() - clock);
+
+      hub.answer = { status: 202 };
+      clock = failed.retryAt!.getTime();
+      await subscriber.retryFailed();
+      await queue.idle();
+      await grant(record, 2 * DAY);
+    }
+
+    const after = (await store.get(record.id))!;
+    expect(after).to.include({ subscribeStatus: 'verified', hubErrors: 1, lastError: null });
+    expect(hasGivenUp(after)).to.equal(false);
+    // Each renewal's first retry is due at once (the next sweep sends it), not backed off.
+    expect(firstRetries).to.deep.equal([0, 0, 0, 0]);
+  });
+
   it('caps the backoff at retryBackoffMaxMs', async () => {
     await build({ maxRetries: { hubErrors: 30 }, retryBackoffMaxMs: HOUR });
     hub.answer = { status: 500, body: 'down for maintenance' };
