@@ -21,16 +21,24 @@ export class SubscriptionBusyError extends WebSubError {
 export interface RequestJob {
   [key: string]: unknown;
   subscriptionId: string;
+  /**
+   * For a retry: the record's `retryAt` when it was queued. Another value when the task runs
+   * means it is stale (queued again since, or the request went out): it sends nothing.
+   */
+  retryAt?: string;
 }
 
-/** Subscribe states from which a (re)subscribe request may be sent. */
+/**
+ * Subscribe states from which a (re)subscribe request may be sent. Not `verified`: every
+ * request is asked for by marking the record `requesting` first (renewals too), so a task that
+ * finds it verified was overtaken by the hub's verification and has nothing left to ask.
+ */
 const SUBSCRIBABLE: SubscribeStatus[] = [
   'requesting',
   'connerror',
   'huberror',
   'verifying',
   'verifyerror',
-  'verified',
 ];
 
 /** The callback URL a record should have under the current base URL and handler routes. */
@@ -53,6 +61,7 @@ export async function sendRequest(
   context: SubscriberContext,
   id: string,
   mode: HubMode,
+  queuedAt?: string,
 ): Promise<void> {
   const lock = await context.lock.acquire(lockKey(id), context.settings.lockTtlMs);
   if (!lock) throw new SubscriptionBusyError(id);
@@ -60,6 +69,10 @@ export async function sendRequest(
   try {
     const record = await context.store.get(id);
     if (!record) return;
+    if (queuedAt !== undefined && record.retryAt?.toISOString() !== queuedAt) {
+      context.logger.debug({ subscriptionId: id, mode }, 'Stale retry task: nothing sent');
+      return;
+    }
 
     const prepared = await prepare(context, record, mode);
     if (!prepared) return;

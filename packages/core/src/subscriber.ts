@@ -1069,10 +1069,10 @@ export class Subscriber implements CallbackEndpoint {
   private defineJobs(): void {
     const context = this.context;
     this.queue.define<RequestJob>(JOBS.subscribe, (job) =>
-      sendRequest(context, job.subscriptionId, 'subscribe'),
+      sendRequest(context, job.subscriptionId, 'subscribe', job.retryAt),
     );
     this.queue.define<RequestJob>(JOBS.unsubscribe, (job) =>
-      sendRequest(context, job.subscriptionId, 'unsubscribe'),
+      sendRequest(context, job.subscriptionId, 'unsubscribe', job.retryAt),
     );
     this.queue.define<DeliveryJob>(JOBS.deliver, (job) => runDelivery(context, job), {
       attempts: this.deliveryRetry.attempts,

@@ -1,5 +1,5 @@
 import { JOBS, lockKey, type SubscriberContext } from './context.js';
-import { backoffDelay, scheduleRetry } from './lifecycle.js';
+import { backoffDelay, scheduleRetry, type RequestJob } from './lifecycle.js';
 import type { Page } from './store.js';
 import type { Subscription, SubscriptionCounter } from './subscription.js';
 
@@ -57,19 +57,29 @@ async function eachPage(
 async function withRecordLock(
   context: SubscriberContext,
   id: string,
-  decide: () => Promise<string | null>,
+  decide: () => Promise<string | QueuedRetry | null>,
 ): Promise<boolean> {
   const lock = await context.lock.acquire(lockKey(id), context.settings.lockTtlMs);
   if (!lock) return false;
 
-  let job: string | null;
+  let job: string | QueuedRetry | null;
   try {
     job = await decide();
   } finally {
     await lock.release().catch(() => undefined);
   }
-  if (job) await context.queue.enqueue(job, { subscriptionId: id });
+  if (typeof job === 'string') await context.queue.enqueue(job, { subscriptionId: id });
+  else if (job) {
+    const data: RequestJob = { subscriptionId: id, retryAt: job.retryAt.toISOString() };
+    await context.queue.enqueue(job.name, data);
+  }
   return true;
+}
+
+/** A request the retry sweep queues, with the `retryAt` it set: the job's mark of freshness. */
+interface QueuedRetry {
+  name: string;
+  retryAt: Date;
 }
 
 /**
@@ -250,7 +260,7 @@ async function retryOne(
   context: SubscriberContext,
   record: Subscription,
   backoff = true,
-): Promise<string | 'gave-up' | 'cleared'> {
+): Promise<QueuedRetry | 'gave-up' | 'cleared'> {
   const unsubscribing = record.unsubscribeStatus !== null;
   const status = unsubscribing ? record.unsubscribeStatus : record.subscribeStatus;
   if (status === 'verified' || status === 'denied' || status === null) {
@@ -289,8 +299,10 @@ async function retryOne(
     return 'cleared';
   }
 
-  // Pushed back so that the next sweep leaves it alone while its task is on the way.
+  // Pushed back so that the next sweep leaves it alone while its task is on the way. Should
+  // the task wait in the queue longer than that (a hub that hangs holds every worker), the
+  // next sweep queues another with a later `retryAt`, and the older one finds itself stale.
   const pushedBack = new Date(context.now().getTime() + context.settings.verifyWaitMs);
   await context.store.transition(record.id, { set: { retryAt: pushedBack } });
-  return unsubscribing ? JOBS.unsubscribe : JOBS.subscribe;
+  return { name: unsubscribing ? JOBS.unsubscribe : JOBS.subscribe, retryAt: pushedBack };
 }

@@ -455,6 +455,41 @@ describe('upkeep: renewal and retries with a controllable clock', () => {
     expect(firstRetries).to.deep.equal([0, 0, 0, 0]);
   });
 
+  it('sends a retry queued twice once, and none once the hub has verified meanwhile', async () => {
+    // A queue whose workers are all taken (a hub that hangs): the sweeps' tasks wait in it.
+    const held = createMemoryQueue({ backoffMs: 5 });
+    const sweeping = createSubscriber({
+      baseUrl: server.origin,
+      handlers: { news: () => {} },
+      store,
+      queue: held,
+      upkeep: false,
+      now: () => new Date(clock),
+    });
+    // Waiting for their request to be sent (its task lost, or slow to come).
+    const waiting = { subscribeStatus: 'requesting' as const, retryAt: new Date(START + 60_000) };
+    const twice = await seed('https://a.example/twice', waiting);
+    const overtaken = await seed('https://a.example/overtaken', waiting);
+    const before = hub.requests.length;
+
+    // Both were asked at the same time, so they are due together.
+    for (let sweep = 0; sweep < 2; sweep++) {
+      clock = (await store.get(twice.id))!.retryAt!.getTime();
+      const report = await sweeping.retryFailed();
+      expect(report.queued, `sweep ${sweep}`).to.equal(2);
+    }
+    await grant((await store.get(overtaken.id))!, 3600);
+    await sweeping.start();
+    await held.idle();
+    await sweeping.stop();
+
+    // The first request of each went out when it was seeded; the sweeps add one, not two.
+    expect(requestsFor(twice)).to.have.length(2);
+    expect(requestsFor(overtaken)).to.have.length(1);
+    expect(hub.requests).to.have.length(before + 1);
+    expect((await store.get(overtaken.id))!.subscribeStatus).to.equal('verified');
+  });
+
   it('caps the backoff at retryBackoffMaxMs', async () => {
     await build({ maxRetries: { hubErrors: 30 }, retryBackoffMaxMs: HOUR });
     hub.answer = { status: 500, body: 'down for maintenance' };
