@@ -1,12 +1,10 @@
 import { readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 
-/** `../shared/fixtures` beside the repository. */
-export const FIXTURES = join(
-  dirname(fileURLToPath(import.meta.url)),
-  '../../../../shared/fixtures',
-);
+import { sharedFixturesDir } from '@websubsub/core/testing';
+
+/** The shared fixtures: WEBSUB_FIXTURES, else the nearest `shared/fixtures` above. */
+export const FIXTURES = sharedFixturesDir();
 
 interface DiscoveryCase {
   name: string;
