@@ -424,7 +424,12 @@ class DashboardEndpoint implements Dashboard {
       });
     }
     url.searchParams.delete('token');
-    return this.redirect(`${url.pathname}${url.search}`, this.sessionCookie());
+    // Back to the page asked for, only when it is one of the dashboard's: the URL was normalised
+    // (`..` resolved), and `/dashboard/..//evil.example/` would leave for another host.
+    const { pathname } = url;
+    const inside = pathname === this.basePath || pathname.startsWith(`${this.basePath}/`);
+    const target = inside && !/^\/[/\\]/.test(pathname) ? pathname : this.basePath || '/';
+    return this.redirect(`${target}${url.search}`, this.sessionCookie());
   }
 
   private async listView(url: URL, frame: PageFrame): Promise<SafeHtml> {

@@ -1,3 +1,5 @@
+import { request } from 'node:http';
+
 import { createMemoryStore, InvalidInputError, type Subscription } from '@websubsub/core';
 import { startTestHub, type TestHub } from '@websubsub/testing';
 import { expect } from 'chai';
@@ -66,6 +68,28 @@ describe('dashboard (Koa, over real sockets)', () => {
       const wrong = await new Browser(app.origin).get('/dashboard?token=guess-guess');
       expect(wrong.status).to.equal(401);
       expect(wrong.text).to.contain('That token is not right');
+    });
+
+    it('?token= sends the browser back inside the dashboard only', async () => {
+      app = await startDashboardApp();
+      // Raw request targets: fetch would resolve the `..` before sending.
+      const locationFor = (target: string) =>
+        new Promise<string | undefined>((resolve, reject) => {
+          const { hostname, port } = new URL(app.origin);
+          request({ host: hostname, port, path: target }, (response) => {
+            response.resume();
+            resolve(response.headers.location);
+          })
+            .on('error', reject)
+            .end();
+        });
+
+      for (const path of ['/dashboard/..//evil.example/x', '/dashboard/%2e%2e//evil.example/x']) {
+        expect(await locationFor(`${path}?token=${TOKEN}`), path).to.equal('/dashboard');
+      }
+      expect(await locationFor(`/dashboard/subscriptions?page=2&token=${TOKEN}`)).to.equal(
+        '/dashboard/subscriptions?page=2',
+      );
     });
 
     it('signs in with the form, and signs out', async () => {
