@@ -86,6 +86,10 @@ export async function createSampleApp(config: SampleConfig, logger: Logger): Pro
     async listen(port = config.port) {
       await subscriber.start();
       const listening = app.listen(port);
+      // A client gets 30 s to send a whole request (Node allows 300): slow senders holding
+      // connections and half-read bodies are cut off sooner.
+      listening.requestTimeout = 30_000;
+      listening.headersTimeout = 20_000;
       server = listening;
       await new Promise<void>((resolve, reject) => {
         listening.once('listening', resolve);

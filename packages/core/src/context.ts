@@ -191,6 +191,7 @@ export interface SubscriberSettings {
   http: HttpOptions;
   hubHttp: HttpOptions;
   maxBodyBytes: number;
+  maxBufferedBodyBytes: number;
   maxChallengeBytes: number;
   verifyWaitMs: number;
   assumedLeaseSeconds: number;

@@ -38,6 +38,22 @@ export class PayloadTooLargeError extends WebSubError {
   }
 }
 
+/**
+ * Thrown by `readRequestBody` when the bodies being read at once, in this process, would hold
+ * more than their budget: answered 503, so that the hub sends the content again later.
+ */
+export class TooManyBodiesError extends WebSubError {
+  constructor(budget: number) {
+    super('too_busy', `Request bodies being read would exceed ${budget} bytes`);
+  }
+}
+
+/** The most bytes of callback bodies read at once in a process, by default. */
+export const DEFAULT_MAX_BUFFERED_BYTES = 64 * 1024 * 1024;
+
+/** Bytes of the request bodies being read right now, across the process. */
+let bufferedBytes = 0;
+
 const EMPTY = Buffer.alloc(0);
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -185,42 +201,64 @@ export function refuseOversized(
   return text(413, 'Payload too large');
 }
 
-/** Read a Node request body up to `limit` bytes; rejects with `PayloadTooLargeError` beyond. */
-export function readRequestBody(request: IncomingMessage, limit: number): Promise<Buffer> {
+/**
+ * Read a Node request body up to `limit` bytes; rejects with `PayloadTooLargeError` beyond, and
+ * with `TooManyBodiesError` when the bodies being read at once in this process would hold more
+ * than `maxBuffered` bytes (clients that send large bodies slowly, or never finish them, cannot
+ * make the process hold more than that).
+ */
+export function readRequestBody(
+  request: IncomingMessage,
+  limit: number,
+  maxBuffered: number = DEFAULT_MAX_BUFFERED_BYTES,
+): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const declared = Number(request.headers['content-length']);
     if (Number.isFinite(declared) && declared > limit) {
       reject(new PayloadTooLargeError(limit));
       return;
     }
+    if (Number.isFinite(declared) && bufferedBytes + declared > maxBuffered) {
+      reject(new TooManyBodiesError(maxBuffered));
+      return;
+    }
 
     const chunks: Buffer[] = [];
     let size = 0;
-    const onData = (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > limit) {
-        cleanup();
-        reject(new PayloadTooLargeError(limit));
-        return;
-      }
-      chunks.push(chunk);
+    let settled = false;
+    /** Give the bytes back to the budget, once: `false` when it was done already. */
+    const settle = (): boolean => {
+      if (settled) return false;
+      settled = true;
+      bufferedBytes -= size;
+      return true;
     };
-    // Nothing follows 'end', so its listeners are left on the finished request.
-    const onEnd = () =>
-      resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size));
-    const onError = (error: Error) => {
-      cleanup();
-      reject(error);
-    };
-    const cleanup = () => {
+    const fail = (error: Error) => {
+      if (!settle()) return;
       request.off('data', onData);
       request.off('end', onEnd);
-      request.off('error', onError);
+      request.off('error', fail);
+      request.off('close', onClose);
+      reject(error);
     };
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      bufferedBytes += chunk.length;
+      if (size > limit) fail(new PayloadTooLargeError(limit));
+      else if (bufferedBytes > maxBuffered) fail(new TooManyBodiesError(maxBuffered));
+      else chunks.push(chunk);
+    };
+    // Nothing but 'close' follows 'end', so the listeners are left on the finished request.
+    const onEnd = () => {
+      if (settle())
+        resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size));
+    };
+    const onClose = () => fail(new Error('The request was closed before its body ended'));
 
     request.on('data', onData);
     request.on('end', onEnd);
-    request.on('error', onError);
+    request.on('error', fail);
+    request.on('close', onClose);
   });
 }
 
@@ -283,6 +321,8 @@ export interface CallbackEndpoint {
   readonly callbackPaths: string[];
   /** The largest content body accepted, in bytes. */
   readonly maxBodyBytes: number;
+  /** The most bytes of bodies read at once in the process. @default 64 MiB */
+  readonly maxBufferedBytes?: number;
   /** Answer one callback request. */
   handle(request: CallbackRequest): Promise<CallbackResponse>;
   /**
@@ -290,6 +330,22 @@ export interface CallbackEndpoint {
    * (so it is counted like any other refusal). Without it adapters answer a plain 413.
    */
   refuseOversized?(request: Omit<CallbackRequest, 'body'>): CallbackResponse;
+}
+
+/**
+ * The answer to a body that could not be read: 413 over the size limit (the endpoint's own, as
+ * `oversizedAnswer`), 503 when too many bodies are being read at once, else 400.
+ */
+export function unreadBodyAnswer(
+  endpoint: CallbackEndpoint,
+  request: Omit<CallbackRequest, 'body'>,
+  error: unknown,
+): CallbackResponse {
+  if (error instanceof PayloadTooLargeError) return oversizedAnswer(endpoint, request);
+  if (error instanceof TooManyBodiesError) {
+    return text(503, 'Try again later', { 'retry-after': '30' });
+  }
+  return text(400, 'Bad request');
 }
 
 /** The answer to a body refused while reading it: the endpoint's own, or a plain 413. */
@@ -330,16 +386,12 @@ export async function serveNode(
   let body: Buffer | undefined;
   if (request.method === 'POST') {
     try {
-      body = await readRequestBody(request, endpoint.maxBodyBytes);
+      body = await readRequestBody(request, endpoint.maxBodyBytes, endpoint.maxBufferedBytes);
     } catch (error) {
       const target = { method: 'POST', url: request.url ?? '/', headers: request.headers };
+      // The rest of the body is not read: the connection cannot carry another request.
       response.setHeader('connection', 'close');
-      sendResponse(
-        response,
-        error instanceof PayloadTooLargeError
-          ? oversizedAnswer(endpoint, target)
-          : text(400, 'Bad request'),
-      );
+      sendResponse(response, unreadBodyAnswer(endpoint, target, error));
       return;
     }
   } else {

@@ -25,6 +25,7 @@ import {
   type SubscriberListener,
 } from './events.js';
 import {
+  DEFAULT_MAX_BUFFERED_BYTES,
   handleCallback,
   matchCallback,
   refuseOversized,
@@ -108,6 +109,12 @@ export interface SubscriberOptions {
   http?: HttpOptions;
   /** Largest content body accepted at a callback, in bytes. @default 4194304 (4 MiB) */
   maxBodyBytes?: number;
+  /**
+   * Most bytes of callback bodies being read at once in the process; past it, content is
+   * answered 503 (the hub sends it again), so that clients sending large bodies slowly cannot
+   * exhaust memory. At least `maxBodyBytes`. @default 67108864 (64 MiB)
+   */
+  maxBufferedBodyBytes?: number;
   /** Longest `hub.challenge` echoed, in bytes. @default 2048 */
   maxChallengeBytes?: number;
   /** How long the hub has to verify an accepted request before it is retried. @default 60000 */
@@ -363,6 +370,7 @@ function resolveSettings(options: SubscriberOptions): SubscriberSettings {
     throw new InvalidInputError('At least one handler is required, and the default must exist');
   }
 
+  const maxBodyBytes = whole(options.maxBodyBytes, 'maxBodyBytes', 4 * 1024 * 1024, 1, 2 ** 30);
   const hubTimeoutMs = duration(options.hubTimeoutMs, 'hubTimeoutMs', 30 * SECOND);
   const retryIntervalMs = duration(options.retryIntervalMs, 'retryIntervalMs', 600 * SECOND);
   const timeoutMs = duration(options.http?.timeoutMs, 'http.timeoutMs', 15 * SECOND);
@@ -382,7 +390,14 @@ function resolveSettings(options: SubscriberOptions): SubscriberSettings {
         : whole(options.leaseSeconds, 'leaseSeconds', 0, 1, MAX_LEASE_SECONDS),
     http: { ...options.http, timeoutMs },
     hubHttp: { ...options.http, timeoutMs: hubTimeoutMs },
-    maxBodyBytes: whole(options.maxBodyBytes, 'maxBodyBytes', 4 * 1024 * 1024, 1, 2 ** 30),
+    maxBodyBytes,
+    maxBufferedBodyBytes: whole(
+      options.maxBufferedBodyBytes,
+      'maxBufferedBodyBytes',
+      Math.max(DEFAULT_MAX_BUFFERED_BYTES, maxBodyBytes),
+      maxBodyBytes,
+      2 ** 40,
+    ),
     maxChallengeBytes: whole(options.maxChallengeBytes, 'maxChallengeBytes', 2048, 1, 2 ** 20),
     verifyWaitMs: duration(options.verifyWaitMs, 'verifyWaitMs', 60 * SECOND),
     assumedLeaseSeconds: whole(
@@ -480,6 +495,11 @@ export class Subscriber implements CallbackEndpoint {
   /** The largest content body accepted, in bytes. */
   get maxBodyBytes(): number {
     return this.settings.maxBodyBytes;
+  }
+
+  /** The most bytes of callback bodies read at once in the process. */
+  get maxBufferedBytes(): number {
+    return this.settings.maxBufferedBodyBytes;
   }
 
   /** Every callback path prefix, one per handler (for mounting on routers). */

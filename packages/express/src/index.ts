@@ -2,9 +2,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 
 import {
   endOfTurn,
-  oversizedAnswer,
-  PayloadTooLargeError,
   readRequestBody,
+  unreadBodyAnswer,
   sendResponse,
   silentLogger,
   type CallbackEndpoint,
@@ -100,15 +99,17 @@ function callbackHandler(endpoint: CallbackEndpoint, options: ExpressAdapterOpti
         body = kept;
       } else {
         try {
-          body = await readRequestBody(request, endpoint.maxBodyBytes);
+          body = await readRequestBody(request, endpoint.maxBodyBytes, endpoint.maxBufferedBytes);
         } catch (error) {
           // The rest of the body was never read: close the connection rather than parse it.
           response.setHeader('connection', 'close');
           sendResponse(
             response,
-            error instanceof PayloadTooLargeError
-              ? oversizedAnswer(endpoint, { method: 'POST', url: target, headers: request.headers })
-              : plain(400, 'Bad request'),
+            unreadBodyAnswer(
+              endpoint,
+              { method: 'POST', url: target, headers: request.headers },
+              error,
+            ),
           );
           return;
         }

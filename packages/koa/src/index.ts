@@ -1,8 +1,7 @@
 import {
   endOfTurn,
-  oversizedAnswer,
-  PayloadTooLargeError,
   readRequestBody,
+  unreadBodyAnswer,
   type CallbackEndpoint,
   type CallbackResponse,
 } from '@websubsub/core';
@@ -59,7 +58,7 @@ async function readBody(
   options: KoaAdapterOptions,
 ): Promise<Buffer> {
   const consumed = ctx.req.readableEnded || ctx.req.readableDidRead;
-  if (!consumed) return readRequestBody(ctx.req, endpoint.maxBodyBytes);
+  if (!consumed) return readRequestBody(ctx.req, endpoint.maxBodyBytes, endpoint.maxBufferedBytes);
 
   const raw = (ctx.request as { rawBody?: unknown }).rawBody;
   if (options.useParsedRawBody !== false && typeof raw === 'string')
@@ -82,15 +81,8 @@ function callbackHandler(endpoint: CallbackEndpoint, options: KoaAdapterOptions)
           return;
         }
         ctx.set('connection', 'close');
-        if (error instanceof PayloadTooLargeError) {
-          send(
-            ctx,
-            oversizedAnswer(endpoint, { method: 'POST', url: ctx.url, headers: ctx.headers }),
-          );
-          return;
-        }
-        ctx.status = 400;
-        ctx.body = 'Bad request';
+        const target = { method: 'POST', url: ctx.url, headers: ctx.headers };
+        send(ctx, unreadBodyAnswer(endpoint, target, error));
         return;
       }
     }

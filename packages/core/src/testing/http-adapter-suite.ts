@@ -100,6 +100,10 @@ class CurrentEndpoint implements MountableEndpoint {
     return this.current.maxBodyBytes;
   }
 
+  get maxBufferedBytes(): number {
+    return this.current.maxBufferedBytes;
+  }
+
   get callbackPaths(): string[] {
     return this.current.callbackPaths;
   }
@@ -833,6 +837,54 @@ export function httpAdapterSuite(
           expect(refusals, 'the refusal is reported as an event').to.deep.equal(['too_large']);
         });
       }
+    });
+
+    describe('bodies read at once', function () {
+      const title = 'answers 503 past maxBufferedBodyBytes while a slow body is held, then reads';
+      it(title, async function () {
+        await subscriber.stop();
+        subscriber = createSubscriber({
+          baseUrl: mounted.origin,
+          handlers: handlerOptions(),
+          queue,
+          upkeep: false,
+          maxBodyBytes: LIMIT,
+          maxBufferedBodyBytes: LIMIT + LIMIT / 2,
+        });
+        endpoint.current = subscriber;
+        await subscriber.start();
+        const subscription = await subscribed();
+
+        // A client that declares a full body, sends three quarters of it and waits.
+        const url = new URL(mounted.origin);
+        const slow = http.request({
+          host: url.hostname,
+          port: url.port,
+          path: callbackTarget(subscription),
+          method: 'POST',
+          headers: { 'content-length': String(LIMIT), 'content-type': 'text/plain' },
+          agent: false,
+        });
+        slow.on('error', () => {});
+        slow.write(Buffer.alloc((LIMIT * 3) / 4, 0x61));
+        await new Promise((resolve) => setTimeout(resolve, 300));
+
+        const body = Buffer.alloc(LIMIT, 0x62);
+        const busy = await post(callbackTarget(subscription), body, {
+          'content-type': 'text/plain',
+        });
+        expect(busy.status).to.equal(503);
+        expect(busy.headers['retry-after']).to.equal('30');
+
+        slow.destroy();
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        const again = await post(callbackTarget(subscription), body, {
+          'content-type': 'text/plain',
+        });
+        expect(again.status).to.equal(202);
+        await queue.idle();
+        expect(received.map(({ notification }) => notification.body.length)).to.deep.equal([LIMIT]);
+      });
     });
 
     describe('requests that are not callbacks', function () {
