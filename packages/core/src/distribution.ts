@@ -93,7 +93,9 @@ export async function acceptDelivery(
   request: CallbackRequest,
   body: Buffer,
 ): Promise<CallbackResponse> {
-  if (isEnded(record)) {
+  // Ended, or being ended: the application asked to unsubscribe, so its content is not wanted,
+  // and 410 lets the hub drop the subscription should the unsubscribe request not get through.
+  if (isEnded(record) || record.unsubscribeStatus !== null) {
     context.events.emit('delivery:rejected', {
       subscriptionId: record.id,
       handler: record.handler,

@@ -335,6 +335,8 @@ const COUNTER_NAMES: Record<SubscriptionCounter, string> = {
  * failed (`huberror`, ...) or waited in vain for the hub's verification (`verifying`).
  */
 export function hasGivenUp(record: Subscription): boolean {
+  // Ended (a denial, even one that came instead of an unsubscribe's verification): nothing to do.
+  if (isEnded(record)) return false;
   const status = record.unsubscribeStatus ?? record.subscribeStatus;
   return status !== 'verified' && status !== 'denied' && record.retryAt === null;
 }

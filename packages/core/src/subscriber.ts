@@ -534,7 +534,23 @@ export class Subscriber implements CallbackEndpoint {
     }
     await this.queue.start();
     this.started = true;
+    if (this.upkeep) await this.sweepOnStart();
     this.logger.info({ baseUrl: this.settings.baseUrl }, 'Subscriber started');
+  }
+
+  /**
+   * One refresh and one retry sweep as soon as the subscriber starts: the interval's first tick
+   * is a whole interval away, and what a stopped process had queued (the mid-lease renewal of a
+   * short lease, a retry) may be gone with it. Leases ending before then would lapse.
+   */
+  private async sweepOnStart(): Promise<void> {
+    for (const job of [JOBS.refresh, JOBS.retry]) {
+      try {
+        await this.queue.enqueue(job, {});
+      } catch (error) {
+        this.logger.warn({ job, error }, 'Could not queue a sweep at start; it runs at its time');
+      }
+    }
   }
 
   /** Stop taking work and wait for running jobs to finish. Stores and locks stay open. */
@@ -981,10 +997,12 @@ export class Subscriber implements CallbackEndpoint {
    * followed), subscribe at its first hub and unsubscribe this record. When discovery fails or
    * finds the same hub, the renewal goes to the stored hub as before.
    */
-  private async renewDiscovered(id: string): Promise<void> {
+  private async renewDiscovered(id: string, queuedAt?: string): Promise<void> {
     const record = await this.store.get(id);
     // Unsubscribed (or denied) since the sweep marked it: nothing to renew or move.
     if (!record || record.unsubscribeStatus !== null || isEnded(record)) return;
+    // A retry queued again since (see sendRequest): the later task does the work.
+    if (queuedAt !== undefined && record.retryAt?.toISOString() !== queuedAt) return;
 
     const url = record.discoveredFrom ?? record.topic;
     const found = await this.resolveHubs({ topic: url }).catch((error: unknown) => {
@@ -995,7 +1013,9 @@ export class Subscriber implements CallbackEndpoint {
     // A default hub standing in for a topic that names none now is no reason to move.
     const hub = found?.hubDiscovered ? found.hubs[0] : undefined;
     const same = found?.topic === record.topic && found.hubs.includes(record.hub);
-    if (!found || hub === undefined || same) return sendRequest(this.context, id, 'subscribe');
+    if (!found || hub === undefined || same) {
+      return sendRequest(this.context, id, 'subscribe', queuedAt);
+    }
     try {
       checkLength(found.topic, 'topic', 'The rel="self" URL discovered again');
       checkLength(hub, 'hub', 'The hub the topic names now');
@@ -1103,7 +1123,7 @@ export class Subscriber implements CallbackEndpoint {
       concurrency: 1,
     });
     this.queue.define<RequestJob>(JOBS.rediscover, (job) =>
-      this.renewDiscovered(job.subscriptionId),
+      this.renewDiscovered(job.subscriptionId, job.retryAt),
     );
     this.queue.define<RenewJob>(JOBS.renew, (job) =>
       renewLease(context, job.subscriptionId, job.leaseExpiresAt),

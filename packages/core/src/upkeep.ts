@@ -304,5 +304,13 @@ async function retryOne(
   // next sweep queues another with a later `retryAt`, and the older one finds itself stale.
   const pushedBack = new Date(context.now().getTime() + context.settings.verifyWaitMs);
   await context.store.transition(record.id, { set: { retryAt: pushedBack } });
-  return { name: unsubscribing ? JOBS.unsubscribe : JOBS.subscribe, retryAt: pushedBack };
+  // A hub found by discovery that keeps failing may be one the publisher has left (hubs shut
+  // down): the topic is looked at again, and a move to the hub it names now is followed.
+  const hubFailing = status === 'connerror' || status === 'huberror';
+  const name = unsubscribing
+    ? JOBS.unsubscribe
+    : record.hubDiscovered && hubFailing
+      ? JOBS.rediscover
+      : JOBS.subscribe;
+  return { name, retryAt: pushedBack };
 }

@@ -274,17 +274,23 @@ function leaseEnd(context: SubscriberContext, leaseSeconds: number): Date {
   return new Date(context.now().getTime() + Math.min(granted, maxLeaseSeconds) * 1000);
 }
 
-/** Confirm the verification of a request sent again: the lease is the hub's latest word. */
+/**
+ * Confirm the verification of a request sent again. The lease end only ever comes sooner: the
+ * renewal is then a little early at worst, and a verification replayed later cannot push it
+ * past the hub's real lease.
+ */
 async function confirmAgain(
   context: SubscriberContext,
   record: Subscription,
   topic: string,
   leaseSeconds: number,
 ): Promise<Subscription | null> {
+  const granted = leaseEnd(context, leaseSeconds);
+  const known = record.leaseExpiresAt;
   return context.store.transition(record.id, {
     when: { topic, unsubscribeStatus: null, subscribeStatus: 'verified' },
     set: {
-      leaseExpiresAt: leaseEnd(context, leaseSeconds),
+      leaseExpiresAt: known !== null && known < granted ? known : granted,
       verifyTimeouts: Math.max(0, record.verifyTimeouts - 1),
     },
   });

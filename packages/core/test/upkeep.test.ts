@@ -206,6 +206,23 @@ describe('upkeep: renewal and retries with a controllable clock', () => {
       return { record, ...(moved ? { moved } : {}) };
     }
 
+    it('looks at the topic again when its hub keeps failing, and follows a move', async () => {
+      await build({ verifyWaitMs: 30, retryIntervalMs: 30 });
+      const record = await discovered();
+      // The hub went away: the renewal failed, and the publisher names another hub now.
+      await store.transition(record.id, {
+        set: { subscribeStatus: 'connerror', connectionErrors: 1, retryAt: new Date(START) },
+      });
+      advertised = { hub: other.url };
+
+      await subscriber.retryFailed();
+      await eventually(() => other.requests.length === 1, 'the request at the new hub');
+
+      const [moved] = (await subscriber.list({ hub: other.url })).items;
+      expect(moved).to.include({ topic: record.topic, hubDiscovered: true });
+      expect(other.requests[0]!.params.get('hub.callback')).to.equal(moved!.callbackUrl);
+    });
+
     it('follows a publisher that moved to another hub, leaving here once there holds', async () => {
       // Short waits: the look at the move comes max(verifyWaitMs, retryIntervalMs) later.
       await build({ verifyWaitMs: 30, retryIntervalMs: 30 });
@@ -488,6 +505,39 @@ describe('upkeep: renewal and retries with a controllable clock', () => {
     expect(requestsFor(overtaken)).to.have.length(1);
     expect(hub.requests).to.have.length(before + 1);
     expect((await store.get(overtaken.id))!.subscribeStatus).to.equal('verified');
+  });
+
+  it('sweeps once on start: a restarted process renews and retries what came due', async () => {
+    const due = await seed('https://a.example/due', {
+      subscribeStatus: 'verified',
+      leaseExpiresAt: new Date(START + 60_000),
+    });
+    const lost = await seed('https://a.example/lost-task', {
+      subscribeStatus: 'requesting',
+      retryAt: new Date(START - 1000),
+    });
+    const before = { due: requestsFor(due).length, lost: requestsFor(lost).length };
+
+    // The sweeps' intervals are an hour: only the sweep on start can send these now.
+    await build({ upkeep: true, refreshIntervalMs: HOUR, retryIntervalMs: HOUR });
+    await eventually(
+      () => requestsFor(due).length > before.due && requestsFor(lost).length > before.lost,
+      'the renewal and the retry',
+    );
+
+    expect(requestsFor(due)).to.have.length(before.due + 1);
+    expect(requestsFor(lost)).to.have.length(before.lost + 1);
+  });
+
+  it('does not count as given up a record denied while its unsubscribe was pending', async () => {
+    const record = await seed('https://a.example/denied-instead', {
+      subscribeStatus: 'denied',
+      unsubscribeStatus: 'verifying',
+      retryAt: null,
+    });
+
+    expect(hasGivenUp(record)).to.equal(false);
+    expect((await subscriber.checkHealth()).gaveUp).to.deep.equal([]);
   });
 
   it('caps the backoff at retryBackoffMaxMs', async () => {
