@@ -44,7 +44,8 @@ export async function prepareRequests(
   out: Output,
 ): Promise<void> {
   if (options.wait) {
-    await subscriber.start();
+    // A command sends its own requests: the application's sweeps renew and retry the rest.
+    await subscriber.start({ sweepNow: false });
     return;
   }
   if (subscriber.queue.inProcess === true) {

@@ -507,8 +507,12 @@ export class Subscriber implements CallbackEndpoint {
     return [...this.settings.handlers.values()].map((handler) => handler.path);
   }
 
-  /** Start running queued work and, unless turned off, the recurring upkeep sweeps. */
-  async start(): Promise<void> {
+  /**
+   * Start running queued work and, unless turned off, the recurring upkeep sweeps, with one of
+   * each at once. `sweepNow: false` leaves out the sweeps at once: for a one-off process (a
+   * command) that only sends its own requests and should not renew what it did not ask for.
+   */
+  async start(options: { sweepNow?: boolean } = {}): Promise<void> {
     if (this.started) return;
     if (this.upkeep) {
       await this.scheduleUpkeep();
@@ -534,7 +538,7 @@ export class Subscriber implements CallbackEndpoint {
     }
     await this.queue.start();
     this.started = true;
-    if (this.upkeep) await this.sweepOnStart();
+    if (this.upkeep && options.sweepNow !== false) await this.sweepOnStart();
     this.logger.info({ baseUrl: this.settings.baseUrl }, 'Subscriber started');
   }
 
