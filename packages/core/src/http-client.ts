@@ -144,7 +144,19 @@ const CREDENTIAL_HEADERS = ['authorization', 'proxy-authorization', 'cookie'];
  */
 export function isPrivateAddress(ip: string): boolean {
   if (!ipaddr.isValid(ip)) return true;
-  return ipaddr.process(ip).range() !== 'unicast';
+  const address = ipaddr.process(ip);
+  // The deprecated IPv4-compatible form (::/96) as URLs write it (`[::7f00:1]` for
+  // `[::127.0.0.1]`), which ipaddr.js does not take for the IPv4 address it names.
+  if (
+    address.kind() === 'ipv6' &&
+    address
+      .toByteArray()
+      .slice(0, 12)
+      .every((byte) => byte === 0)
+  ) {
+    return true;
+  }
+  return address.range() !== 'unicast';
 }
 
 /**

@@ -611,6 +611,8 @@ describe('isPrivateAddress', () => {
     'ff02::1',
     '::ffff:127.0.0.1',
     '::ffff:10.0.0.1',
+    '::127.0.0.1',
+    '::7f00:1',
     '64:ff9b::a00:1',
     '2002:a00:1::',
     'not-an-address',
