@@ -133,6 +133,10 @@ for (const [setup, extraEnv] of [
       const topic = hub.serveFeed(path, { body: '<feed/>', contentType: 'application/atom+xml' });
       const created = await call('POST', '/subscriptions', { topic, secret: fixture.secret });
       await verified(created.json.id);
+      // The sample notes the verification before the hub has read its answer: wait for both.
+      const active = (entry: { callback: string; state: string }) =>
+        entry.callback === created.json.callbackUrl && entry.state === 'active';
+      await hub.waitFor(() => hub.subscriptions().some(active));
       return { fixture, topic, created };
     };
 
