@@ -12,7 +12,7 @@ import type { Notification } from '../context.js';
 import { InvalidInputError } from '../errors.js';
 import type { CallbackEndpoint, CallbackRequest } from '../http-handler.js';
 import { createMemoryQueue, type MemoryQueue } from '../memory-queue.js';
-import { createSubscriber, type Subscriber } from '../subscriber.js';
+import { createSubscriber, type Subscriber, type SubscriberOptions } from '../subscriber.js';
 import type { Subscription } from '../subscription.js';
 import { makeSubscription } from './store-contract.js';
 
@@ -381,21 +381,28 @@ export function httpAdapterSuite(
       await hub?.close();
     });
 
-    beforeEach(async function () {
-      hub.reset();
-      received = [];
-      accepted = 0;
-      queue = createMemoryQueue({ backoffMs: 10 });
+    /** The subscriber the mounted app serves, for this test. */
+    async function serve(extra: Partial<SubscriberOptions> = {}): Promise<void> {
+      await subscriber?.stop();
       subscriber = createSubscriber({
         baseUrl: mounted.origin,
         handlers: handlerOptions(),
         queue,
         upkeep: false,
         maxBodyBytes: LIMIT,
+        ...extra,
       });
       subscriber.on('delivery:accepted', () => (accepted += 1));
       endpoint.current = subscriber;
       await subscriber.start();
+    }
+
+    beforeEach(async function () {
+      hub.reset();
+      received = [];
+      accepted = 0;
+      queue = createMemoryQueue({ backoffMs: 10 });
+      await serve();
     });
 
     afterEach(async function () {
@@ -842,17 +849,7 @@ export function httpAdapterSuite(
     describe('bodies read at once', function () {
       const title = 'answers 503 past maxBufferedBodyBytes while a slow body is held, then reads';
       it(title, async function () {
-        await subscriber.stop();
-        subscriber = createSubscriber({
-          baseUrl: mounted.origin,
-          handlers: handlerOptions(),
-          queue,
-          upkeep: false,
-          maxBodyBytes: LIMIT,
-          maxBufferedBodyBytes: LIMIT + LIMIT / 2,
-        });
-        endpoint.current = subscriber;
-        await subscriber.start();
+        await serve({ maxBufferedBodyBytes: LIMIT + LIMIT / 2 });
         const subscription = await subscribed();
 
         // A client that declares a full body, sends three quarters of it and waits.
@@ -867,7 +864,7 @@ export function httpAdapterSuite(
         });
         slow.on('error', () => {});
         slow.write(Buffer.alloc((LIMIT * 3) / 4, 0x61));
-        await new Promise((resolve) => setTimeout(resolve, 300));
+        await sleep(300);
 
         const body = Buffer.alloc(LIMIT, 0x62);
         const busy = await post(callbackTarget(subscription), body, {
@@ -877,7 +874,7 @@ export function httpAdapterSuite(
         expect(busy.headers['retry-after']).to.equal('30');
 
         slow.destroy();
-        await new Promise((resolve) => setTimeout(resolve, 300));
+        await sleep(300);
         const again = await post(callbackTarget(subscription), body, {
           'content-type': 'text/plain',
         });
