@@ -111,13 +111,13 @@ export async function refreshSubscriptions(context: SubscriberContext): Promise<
   return report;
 }
 
+/** The failure counters of a request cycle that has not failed yet. */
+const NO_FAILURES = { connectionErrors: 0, hubErrors: 0, verifyTimeouts: 0, verifyErrors: 0 };
+
 /**
  * Mark a verified record as renewing: the job to queue, or `null` if it is not. With
  * `discoverAgain`, a record whose hub came from discovery gets its topic discovered first.
  */
-/** The failure counters of a request cycle that has not failed yet. */
-const NO_FAILURES = { connectionErrors: 0, hubErrors: 0, verifyTimeouts: 0, verifyErrors: 0 };
-
 async function markRenewing(
   context: SubscriberContext,
   id: string,
