@@ -114,20 +114,29 @@ function findRoute({ paths, basePath }: RouteTable, pathname: string): CallbackR
 
   const id = trimmed.slice(slash + 1);
   const prefix = trimmed.slice(0, slash);
-  // The longest path that ends the prefix: `/v2/hooks` is not taken for `/hooks` of another.
-  // A handler at the root path is reached at the root, or at baseUrl's path, only.
+  if (!UUID.test(id)) return null;
+  const route = (handler: string) => Object.freeze({ handler, id: id.toLowerCase() });
+
+  // The callback URL as built, `<baseUrl path><handler path>/<id>`, names its handler exactly.
+  const underBase =
+    basePath !== '' && (prefix === basePath || prefix.startsWith(`${basePath}/`))
+      ? prefix.slice(basePath.length)
+      : null;
+  const built = underBase === null ? undefined : paths.find(([, path]) => path === underBase);
+  const exact = built ?? paths.find(([, path]) => path === prefix);
+  if (exact) return route(exact[0]);
+
+  // Else (a proxy that strips or adds a prefix) the longest handler path ending the prefix:
+  // `/v2/hooks` is not taken for `/hooks` of another. The root path only matches exactly.
   let found: string | null = null;
-  let longest = -1;
+  let longest = 0;
   for (const [handler, path] of paths) {
-    const ends = path === '' ? prefix === '' || prefix === basePath : prefix.endsWith(path);
-    if (path.length > longest && ends) {
+    if (path.length > longest && prefix.endsWith(path)) {
       found = handler;
       longest = path.length;
     }
   }
-  return found !== null && UUID.test(id)
-    ? Object.freeze({ handler: found, id: id.toLowerCase() })
-    : null;
+  return found === null ? null : route(found);
 }
 
 /**

@@ -206,10 +206,12 @@ const URL_PATH = /^(?:[A-Za-z0-9\-._~!$&'()*+,;=:@/]|%[0-9A-Fa-f]{2})*$/;
  * send back as it is (a `?`, `#`, space or other character to escape) is refused.
  */
 function normalisePath(path: unknown, name: string): string {
-  if (typeof path !== 'string' || !URL_PATH.test(path)) {
+  // `.` and `..` segments (also escaped) are resolved away by every URL parser, the hub's too.
+  const dotted = (segment: string) => /^(?:\.|%2e){1,2}$/i.test(segment);
+  if (typeof path !== 'string' || !URL_PATH.test(path) || path.split('/').some(dotted)) {
     throw new InvalidInputError(
       `${name} must be a URL path (letters, digits, - . _ ~ ! $ & ' ( ) * + , ; = : @ / and ` +
-        `%XX escapes): ${String(path).slice(0, 200)}`,
+        `%XX escapes, no . or .. segment): ${String(path).slice(0, 200)}`,
     );
   }
   return `/${path}`.replace(/\/+/g, '/').replace(/\/$/, '');

@@ -71,6 +71,30 @@ describe('matchCallback', () => {
     expect(matchCallback(context, `/base/users/${ID}`)).to.equal(null);
   });
 
+  it('takes the callback URL as built under a base URL path before any other reading', () => {
+    const rootAndHooks = contextWith(
+      { root: '', hooks: '/hooks' },
+      'https://app.example.com/hooks',
+    );
+    expect(matchCallback(rootAndHooks, `/hooks/${ID}`)).to.deep.equal({ handler: 'root', id: ID });
+    expect(matchCallback(rootAndHooks, `/hooks/hooks/${ID}`)).to.deep.equal({
+      handler: 'hooks',
+      id: ID,
+    });
+
+    for (const paths of [
+      { v1: '/hooks', v2: '/v2/hooks' },
+      { v2: '/v2/hooks', v1: '/hooks' },
+    ]) {
+      const context = contextWith(paths, 'https://app.example.com/v2');
+      expect(matchCallback(context, `/v2/hooks/${ID}`)).to.deep.equal({ handler: 'v1', id: ID });
+      expect(matchCallback(context, `/v2/v2/hooks/${ID}`)).to.deep.equal({
+        handler: 'v2',
+        id: ID,
+      });
+    }
+  });
+
   it('keeps the routes of two subscribers apart', () => {
     const first = contextWith({ news: '/websub/news' });
     const second = contextWith({ news: '/other/news' });
