@@ -232,9 +232,8 @@ function documentKind(mediaType: string | null, text: string): 'html' | 'xml' | 
   return root === null ? null : 'html';
 }
 
-/** The local name of the first element, lower-cased, skipping prolog, comments and doctype. */
 /**
- * The local name of the root element, after the prolog: white space, processing instructions,
+ * The local name of the root element, lower-cased, after the prolog: white space, processing instructions,
  * comments and a doctype (with its internal subset). Scanned by hand, each step with
  * `indexOf`, so the time stays linear: a regular expression for the same backtracked
  * exponentially on a page of empty comments and no element (`<!---->` 33 times took 50 s).

@@ -123,15 +123,15 @@ function findRoute({ paths, basePath }: RouteTable, pathname: string): CallbackR
       ? prefix.slice(basePath.length)
       : null;
   const built = underBase === null ? undefined : paths.find(([, path]) => path === underBase);
-  const exact = built ?? paths.find(([, path]) => path === prefix);
-  if (exact) return route(exact[0]);
+  if (built) return route(built[0]);
 
   // Else (a proxy that strips or adds a prefix) the longest handler path ending the prefix:
-  // `/v2/hooks` is not taken for `/hooks` of another. The root path only matches exactly.
+  // `/v2/hooks` is not taken for `/hooks` of another. The root path only ends an empty one.
   let found: string | null = null;
-  let longest = 0;
+  let longest = -1;
   for (const [handler, path] of paths) {
-    if (path.length > longest && prefix.endsWith(path)) {
+    const ends = path === '' ? prefix === '' : prefix.endsWith(path);
+    if (ends && path.length > longest) {
       found = handler;
       longest = path.length;
     }

@@ -29,6 +29,14 @@ export interface RequestJob {
 }
 
 /**
+ * Is this a retry task queued again since, or whose request went out already? Its record's
+ * `retryAt` is no longer the one it was queued with (see `RequestJob.retryAt`).
+ */
+export function isStaleRetry(record: Subscription, queuedAt: string | undefined): boolean {
+  return queuedAt !== undefined && record.retryAt?.toISOString() !== queuedAt;
+}
+
+/**
  * Subscribe states from which a (re)subscribe request may be sent. Not `verified`: every
  * request is asked for by marking the record `requesting` first (renewals too), so a task that
  * finds it verified was overtaken by the hub's verification and has nothing left to ask.
@@ -69,7 +77,7 @@ export async function sendRequest(
   try {
     const record = await context.store.get(id);
     if (!record) return;
-    if (queuedAt !== undefined && record.retryAt?.toISOString() !== queuedAt) {
+    if (isStaleRetry(record, queuedAt)) {
       context.logger.debug({ subscriptionId: id, mode }, 'Stale retry task: nothing sent');
       return;
     }

@@ -37,6 +37,7 @@ import { assertAddressAllowed, HttpRequestError, type HttpOptions } from './http
 import {
   callbackUrlFor,
   hasGivenUp,
+  isStaleRetry,
   retireCallback,
   sendRequest,
   type RequestJob,
@@ -1007,8 +1008,8 @@ export class Subscriber implements CallbackEndpoint {
     const record = await this.store.get(id);
     // Unsubscribed (or denied) since the sweep marked it: nothing to renew or move.
     if (!record || record.unsubscribeStatus !== null || isEnded(record)) return;
-    // A retry queued again since (see sendRequest): the later task does the work.
-    if (queuedAt !== undefined && record.retryAt?.toISOString() !== queuedAt) return;
+    // A retry queued again since: the later task does the work, discovery included.
+    if (isStaleRetry(record, queuedAt)) return;
 
     const url = record.discoveredFrom ?? record.topic;
     const found = await this.resolveHubs({ topic: url }).catch((error: unknown) => {

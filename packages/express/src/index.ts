@@ -3,9 +3,9 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
   endOfTurn,
   readRequestBody,
-  unreadBodyAnswer,
   sendResponse,
   silentLogger,
+  unreadBodyAnswer,
   type CallbackEndpoint,
   type CallbackResponse,
   type Logger,

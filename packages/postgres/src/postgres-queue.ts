@@ -375,7 +375,7 @@ export class PostgresQueue implements JobQueue {
       if (!this.inserting) this.insertBatch();
       await this.inserting;
     }
-    await this.ownJobsDone();
+    await this.idle();
 
     if (this.extendTimer) clearInterval(this.extendTimer);
     this.extendTimer = null;
@@ -699,7 +699,7 @@ export class PostgresQueue implements JobQueue {
   }
 
   /** Resolves once no claim is in flight and no job of this process is running. */
-  private ownJobsDone(): Promise<void> {
+  private idle(): Promise<void> {
     if (this.isIdle()) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }

@@ -178,7 +178,7 @@ function checkQueue(subscriber: Subscriber): DoctorCheck {
   return {
     name: 'queue',
     status: 'ok',
-    detail: `${kind} is a complete queue ` + '(not exercised: no test job is left in it)',
+    detail: `${kind} is a complete queue (not exercised: no test job is left in it)`,
   };
 }
 
